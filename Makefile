@@ -1,0 +1,37 @@
+# medclaim — the two commands a new machine needs are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench bench-10m docs clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Settle the bundled sample month (three hospital files) with the 东至县 2021 rule set.
+demo: $(STAMP)
+	$(VENV)/bin/medclaim settle sample_data/dongzhi-2021-03-hospital-a.csv \
+		sample_data/dongzhi-2021-03-hospital-b.parquet sample_data/dongzhi-2021-03-hospital-c.xlsx \
+		--rules anhui/dongzhi-2021 --out out/demo --format csv ; \
+	status=$$?; [ $$status -le 1 ] || exit $$status
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+## Benchmark: synthetic claims (1M by default; `make bench N=10000000`).
+N ?= 1000000
+bench: $(STAMP)
+	$(PY) -m bench.run --claims $(N)
+
+bench-10m: $(STAMP)
+	$(PY) -m bench.run --claims 10000000
+
+clean:
+	rm -rf $(VENV) out bench/data bench/out .pytest_cache .hypothesis

@@ -1,0 +1,96 @@
+"""Integer-fen money: parsing yuan text, rounding ratios half-up, formatting for people.
+
+No float ever touches an amount.  Ratios are integer basis points (1 % = 100 bp), so a payment
+``round_half_up(amount × ratio)`` is exact integer arithmetic: ``(fen × bp + 5000) // 10000``.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import polars as pl
+
+BP = 10_000  # basis points in 100 %
+
+#: A yuan amount as exported: optional sign, digits with optional thousands commas, up to two
+#: decimals.  Currency signs, spaces and full-width digits are removed before matching.
+_YUAN_RE = r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d{0,2})?$"
+_FULLWIDTH = {chr(0xFF10 + i): str(i) for i in range(10)} | {"，": ",", "．": ".", "－": "-"}
+
+
+def yuan_to_fen(value: str | int | Decimal) -> int:
+    """Exact yuan → fen for rule-file numbers and tests ("1,234.50" → 123450)."""
+    d = Decimal(str(value).replace(",", "").strip())
+    fen = d * 100
+    if fen != fen.to_integral_value():
+        raise ValueError(f"{value!r} has more than two decimals")
+    return int(fen)
+
+
+def fen_to_yuan_str(fen: int) -> str:
+    """123450 → '1234.50' (exact)."""
+    sign = "-" if fen < 0 else ""
+    q, r = divmod(abs(int(fen)), 100)
+    return f"{sign}{q}.{r:02d}"
+
+
+def fen_to_yuan_display(fen: int) -> str:
+    """123450 → '1,234.50' for people."""
+    sign = "-" if fen < 0 else ""
+    q, r = divmod(abs(int(fen)), 100)
+    return f"{sign}{q:,}.{r:02d}"
+
+
+def pct_str(bp: int) -> str:
+    """Basis points → '72.5 %'."""
+    d = (Decimal(int(bp)) / 100).normalize()
+    return f"{d:f} %"
+
+
+def ratio_to_bp(value: str | float | int | Decimal) -> int:
+    """A ratio given as a fraction (0.7) or percentage string ('70%') → basis points, exactly."""
+    s = str(value).strip()
+    if s.endswith("%"):
+        d = Decimal(s[:-1].strip()) * 100
+    else:
+        d = Decimal(s) * BP
+    if d != d.to_integral_value():
+        raise ValueError(f"ratio {value!r} is finer than 0.01 %")
+    return int(d)
+
+
+def round_half_up_div(numerator: int, denominator: int) -> int:
+    """Reference scalar rounding used by tests: half-up for non-negative numerators."""
+    return int((Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# ---------------------------------------------------------------- polars expressions
+
+
+def apply_ratio(amount_fen: pl.Expr, ratio_bp: pl.Expr) -> pl.Expr:
+    """round_half_up(amount × ratio) in fen, for non-negative amounts and ratios."""
+    return (amount_fen * ratio_bp + BP // 2) // BP
+
+
+def yuan_text_to_fen(col: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Parse a text column of yuan into (fen Int64 or null, is_valid Bool).
+
+    Blank / null text gives fen = null and is_valid = True: the caller decides whether a blank
+    means zero (optional amount parts) or a missing field (the total).
+    """
+    s = col.cast(pl.String).str.strip_chars()
+    for full, half in _FULLWIDTH.items():
+        s = s.str.replace_all(full, half, literal=True)
+    s = s.str.replace_all(r"[¥￥元\s]", "").str.strip_chars()
+    blank = s.is_null() | (s == "")
+    ok = s.str.contains(_YUAN_RE)
+    clean = s.str.replace_all(",", "", literal=True)
+    neg = clean.str.starts_with("-")
+    body = clean.str.strip_prefix("-")
+    int_part = body.str.split(".").list.get(0, null_on_oob=True)
+    frac = body.str.split(".").list.get(1, null_on_oob=True).fill_null("")
+    frac2 = (frac + "00").str.slice(0, 2)
+    fen = int_part.cast(pl.Int64, strict=False) * 100 + frac2.cast(pl.Int64, strict=False)
+    fen = pl.when(neg).then(-fen).otherwise(fen)
+    valid = blank | ok
+    return pl.when(ok).then(fen).otherwise(None), valid

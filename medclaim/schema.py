@@ -1,0 +1,72 @@
+"""The canonical claim record that every reader produces and the engine consumes.
+
+Readers (``medclaim.io``) turn CSV / GBK CSV / Parquet / Excel exports with national field
+codes, Chinese headers or English names into exactly these columns; the engine never sees a
+raw header, a yuan string or a float amount.  Money is integer fen (Int64) from here on.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import polars as pl
+
+#: Canonical input columns and their dtypes, after parsing.
+CLAIM_SCHEMA: dict[str, pl.DataType] = {
+    "setl_id": pl.String(),  # settlement id, unique across the run
+    "psn_no": pl.String(),  # person id
+    "psn_idet_type": pl.String(),  # assisted identity as exported; "" = ordinary resident
+    "med_type": pl.String(),  # benefit class code or name as exported (rule set maps it)
+    "hosp_lv": pl.String(),  # hospital level code or name as exported (rule set maps it)
+    "pay_loc": pl.String(),  # place of care as exported (rule set maps it); "" = local
+    "refl_flag": pl.Boolean(),  # referred (转诊)
+    "begndate": pl.Date(),
+    "enddate": pl.Date(),
+    "medfee_sumamt": pl.Int64(),  # total cost, fen
+    "fulamt_ownpay_amt": pl.Int64(),  # fully self-paid, fen
+    "overlmt_selfpay": pl.Int64(),  # over price limit, fen
+    "preselfpay_amt": pl.Int64(),  # class-B first self-pay, fen
+    "inscp_scp_amt": pl.Int64(),  # within policy scope, fen
+    "benefit_start": pl.Date(),  # 待遇开始日期, null = covered from the start of the year
+    "source_file": pl.String(),  # file the row came from (for rejects and audit)
+    "source_row": pl.Int64(),  # 1-based data row number in that file (header excluded)
+}
+
+CLAIM_COLUMNS = list(CLAIM_SCHEMA)
+
+#: Columns of ``rejects.csv``.
+REJECT_COLUMNS = ["source_file", "source_row", "setl_id", "column", "reason_code", "message", "raw"]
+
+
+class RejectReason(str, Enum):
+    """Stable reason codes written to rejects.csv (cron scripts and auditors grep for them)."""
+
+    MISSING_FIELD = "missing_field"  # a required value is empty
+    BAD_DATE = "bad_date"  # a date that cannot be parsed
+    BAD_AMOUNT = "bad_amount"  # an amount that is not yuan with at most two decimals
+    NEGATIVE_AMOUNT = "negative_amount"
+    INCONSISTENT_AMOUNTS = "inconsistent_amounts"  # parts exceed the total, or given scope disagrees
+    END_BEFORE_START = "end_before_start"
+    BAD_FLAG = "bad_flag"  # referral flag not 是/否/1/0/Y/N
+    DUPLICATE_SETL_ID = "duplicate_setl_id"
+    UNKNOWN_CODE = "unknown_code"  # med_type / hosp_lv / place / identity not mapped by the rule set
+    NO_RULE_IN_FORCE = "no_rule_in_force"  # no rule-set period covers the claim's date
+    ALREADY_SETTLED = "already_settled"  # setl_id already in the ledger (monthly runs)
+
+
+def empty_claims() -> pl.DataFrame:
+    return pl.DataFrame(schema=CLAIM_SCHEMA)
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "source_file": pl.String(),
+            "source_row": pl.Int64(),
+            "setl_id": pl.String(),
+            "column": pl.String(),
+            "reason_code": pl.String(),
+            "message": pl.String(),
+            "raw": pl.String(),
+        }
+    )

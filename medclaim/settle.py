@@ -1,0 +1,190 @@
+"""Settle parsed claims against a rule book: choose the period, map codes, run the engine, check.
+
+This is the library entry point (no files, no terminal): ``settle_claims`` takes the canonical
+claims frame and returns the ledger, the rows it had to reject and each person-year's closing
+running totals.  ``medclaim settle``, ``medclaim explain`` and the tests all call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from . import engine
+from .engine import CLASS_ID, KEYS, PLACE_ID, accumulator_columns
+from .rules import RuleBook, RuleSet
+from .schema import RejectReason, empty_rejects
+
+ID_COLUMNS = ["cls", "tier", "place", "ident"]
+
+
+class InvariantError(Exception):
+    """A settlement invariant broke.  Nothing may be written; this is a bug or corrupt rules."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class Settlement:
+    ledger: pl.DataFrame  # one row per settled claim, in settlement order, with intermediate columns
+    rejects: pl.DataFrame  # rows the rule book could not place (no period, unknown code)
+    closing: pl.DataFrame  # psn_no, year, ytd_* — each person-year's running totals after the run
+
+
+# ------------------------------------------------------------------ period and codes
+
+
+def period_index(book: RuleBook) -> pl.Expr:
+    """Index of the rule-set period in force for each claim (null when none is)."""
+    expr = pl.lit(None, dtype=pl.Int32)
+    for i, rs in enumerate(book.periods):
+        m = rs.ruleset
+        d = pl.col(m.benefit_year_by)
+        expr = pl.when(d.is_between(m.effective_from, m.effective_to)).then(pl.lit(i, dtype=pl.Int32)).otherwise(expr)
+    return expr
+
+
+def reject_rows(frame: pl.DataFrame, column: pl.Expr, reason: RejectReason, message: pl.Expr, raw: pl.Expr) -> pl.DataFrame:
+    return frame.select(
+        pl.col("source_file"),
+        pl.col("source_row"),
+        pl.col("setl_id"),
+        column.alias("column"),
+        pl.lit(reason.value).alias("reason_code"),
+        message.alias("message"),
+        raw.alias("raw"),
+    ).cast(empty_rejects().schema)
+
+
+def reject_unmapped(frame: pl.DataFrame, rs: RuleSet, rules_file: str) -> pl.DataFrame:
+    """Reject rows whose code is not in the rule set's tables, saying where to add it."""
+    col = pl.col("unmapped_column")
+    value = pl.coalesce(
+        [pl.when(col == c).then(pl.col(c).fill_null("")) for c in ("med_type", "hosp_lv", "pay_loc", "psn_idet_type")]
+    )
+    table = (
+        pl.when(col == "psn_idet_type").then(pl.lit("identity")).otherwise(col)
+    )
+    message = pl.format(
+        "{} '{}' is not mapped by rule set {} — add it under codes.{} in {} or correct the row",
+        col, value, pl.lit(rs.id), table, pl.lit(rules_file),
+    )
+    return reject_rows(frame, col, RejectReason.UNKNOWN_CODE, message, pl.format("{}={}", col, value))
+
+
+# ------------------------------------------------------------------ the run
+
+
+def settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None = None) -> Settlement:
+    """Settle every claim with the rule set in force for it, continuing from ``openings``.
+
+    Periods are settled in date order; a later period of the same year continues from the running
+    totals the earlier one left (the claims of a person-year are in end-date order, so every claim
+    of an earlier period comes first).
+    """
+    claims = claims.with_columns(period=period_index(book))
+    no_rule = claims.filter(pl.col("period").is_null())
+    rejects = [
+        reject_rows(
+            no_rule,
+            pl.lit("enddate"),
+            RejectReason.NO_RULE_IN_FORCE,
+            pl.format("no period of rule book {} covers {} — use the rule set for that year", pl.lit(book.name), pl.col("enddate").cast(pl.String)),
+            pl.col("enddate").cast(pl.String),
+        )
+    ]
+    ledgers: list[pl.DataFrame] = []
+    closing = openings
+    for i, rs in enumerate(book.periods):
+        part = claims.filter(pl.col("period") == i)
+        if part.height == 0:
+            continue
+        mapped = engine.map_codes(part.lazy(), rs).collect()
+        bad = mapped.filter(pl.col("unmapped_column").is_not_null())
+        if bad.height:
+            rejects.append(reject_unmapped(bad, rs, str(book.file_of(rs))))
+        good = mapped.filter(pl.col("unmapped_column").is_null())
+        if rs.basic.reported is not None and "reported_hifp_pay" not in good.columns:
+            raise ValueError(f"rule set {rs.id} takes basic payments as reported, but the input has no 统筹基金支出 / hifp_pay column")
+        ledger = settle_period(good, rs, closing)
+        ledgers.append(ledger)
+        period_closing = engine.closing_balances(ledger.lazy(), rs).collect()
+        closing = merge_balances(closing, period_closing)
+    ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else empty_ledger()
+    check_invariants(ledger)
+    return Settlement(
+        ledger=ledger,
+        rejects=pl.concat(rejects) if rejects else empty_rejects(),
+        closing=closing if closing is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32}),
+    )
+
+
+def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | None) -> pl.DataFrame:
+    lazy_openings = openings.lazy() if openings is not None else None
+    out = engine.settle_period(claims.lazy(), rs, lazy_openings).collect()
+    if out.height and out["psn_hash_collision"][0]:
+        # two person ids share a 64-bit hash: fall back to the (slower) string sort
+        ordered = engine.order_claims_by_string(claims.lazy().with_columns(year=engine.benefit_year(rs)))
+        out = engine.settle_ordered(ordered, rs, lazy_openings).collect()
+    return label(out, rs)
+
+
+def label(ledger: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
+    """Replace the engine's small integer ids by the rule set's names, and stamp the rule set."""
+    classes = {v: k for k, v in CLASS_ID.items()}
+    places = {v: k for k, v in PLACE_ID.items()}
+    return ledger.with_columns(
+        benefit_class=pl.col("cls").replace_strict(classes, return_dtype=pl.String),
+        tier=pl.col("tier").replace_strict(dict(enumerate(rs.tiers)), return_dtype=pl.String),
+        place=pl.col("place").replace_strict(places, return_dtype=pl.String),
+        identity=pl.col("ident").replace_strict(dict(enumerate(rs.identities)), return_dtype=pl.String),
+        ruleset_id=pl.lit(rs.id),
+        ruleset_version=pl.lit(rs.ruleset.version),
+    ).drop("cls", "ident", "psn_key", "psn_hash_collision", "unmapped_column", "period",
+           *[c for c in ledger.columns if c.startswith("open_")])
+
+
+def merge_balances(old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
+    """Running totals after a run: the new closing figures replace the old for the same person-year."""
+    if old is None or old.height == 0:
+        return new
+    kept = old.join(new.select(KEYS), on=KEYS, how="anti")
+    return pl.concat([kept, new], how="diagonal_relaxed").fill_null(0)
+
+
+def empty_ledger() -> pl.DataFrame:
+    return pl.DataFrame(schema={"setl_id": pl.String, "psn_no": pl.String, "year": pl.Int32})
+
+
+# ------------------------------------------------------------------ run-time invariants
+
+
+def check_invariants(ledger: pl.DataFrame) -> None:
+    """Conservation to the fen for every claim and in total; no negative amount; funds within scope."""
+    if ledger.height == 0:
+        return
+    money = ["hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "act_pay_dedc"]
+    checks = {
+        "fund_pay_sumamt = hifp_pay + hifmi_pay + maf_pay": pl.col("fund_pay_sumamt")
+        == pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
+        "psn_part_amt + fund_pay_sumamt = medfee_sumamt": pl.col("psn_part_amt") + pl.col("fund_pay_sumamt")
+        == pl.col("medfee_sumamt"),
+        "no negative amount": pl.all_horizontal([pl.col(c) >= 0 for c in money]),
+        "funds ≤ policy scope (+ counted class-B self-pay)": pl.col("fund_pay_sumamt") <= pl.col("scope") + pl.col("pre"),
+        "basic ≤ policy scope": pl.col("hifp_pay") <= pl.col("scope"),
+        "not covered pays nothing": pl.col("covered") | (pl.col("fund_pay_sumamt") == 0),
+    }
+    problems = []
+    bad = ledger.select(**{name: (~expr).sum() for name, expr in checks.items()}).row(0, named=True)
+    for name, n in bad.items():
+        if n:
+            first = ledger.filter(~checks[name]).select("setl_id").head(3)["setl_id"].to_list()
+            problems.append(f"{name}: broken for {n} claim(s), e.g. {first}")
+    totals = ledger.select(pl.col("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt").sum()).row(0)
+    if totals[0] != totals[1] + totals[2]:
+        problems.append(f"total conservation: medfee {totals[0]} ≠ funds {totals[1]} + patients {totals[2]}")
+    if problems:
+        raise InvariantError(problems)
