@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .annual import RUN_START, BandExpr, banded_share, capped_share, last_in_run, running_count, running_total
+from .annual import RUN_START, BandExpr, banded_share, capped_share, last_in_run, running_total
 from .money import BP, apply_ratio
 from .rules import BENEFIT_CLASSES, EXCLUDED, ORDINARY, PLACES, RuleSet, TierAmounts, TierRatios
 
@@ -97,6 +97,22 @@ def benefit_year(rs: RuleSet) -> pl.Expr:
     return pl.col(rs.ruleset.benefit_year_by).dt.year().cast(pl.Int32)
 
 
+#: Optional columns of a reversal entry (冲正): the original claim's per-claim figures, negated.
+REVERSAL_DEFAULTS = {
+    "is_reversal": pl.lit(False),
+    "fixed_hifp_raw": pl.lit(None, dtype=I64),  # −(original hifp_raw) for per-claim classes
+    "fixed_dedc": pl.lit(None, dtype=I64),  # −(original deductible borne) for per-claim classes
+}
+SORT_KEYS = ["year", "entry_rank", "enddate", "begndate", "setl_id"]
+
+
+def with_entry_defaults(lf: pl.LazyFrame) -> pl.LazyFrame:
+    have = set(lf.collect_schema().names())
+    lf = lf.with_columns([v.alias(k) for k, v in REVERSAL_DEFAULTS.items() if k not in have])
+    # within a run, reversals of earlier claims come before the run's new claims
+    return lf.with_columns(entry_rank=pl.when("is_reversal").then(0).otherwise(1).cast(pl.Int8))
+
+
 def order_claims(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     """Settlement order within each person-year: end date, start date, settlement id.
 
@@ -104,13 +120,13 @@ def order_claims(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     ``run_start`` marks each person-year's first claim.  A hash collision between two people is
     detected (``psn_hash_collision``) and the caller re-sorts on the string.
     """
-    lf = lf.with_columns(year=benefit_year(rs), psn_key=pl.col("psn_no").hash(seed=20210426))
-    lf = lf.sort(["psn_key", "year", "enddate", "begndate", "setl_id"])
+    lf = with_entry_defaults(lf).with_columns(year=benefit_year(rs), psn_key=pl.col("psn_no").hash(seed=20210426))
+    lf = lf.sort(["psn_key", *SORT_KEYS])
     return mark_runs(lf, "psn_key")
 
 
 def order_claims_by_string(lf: pl.LazyFrame) -> pl.LazyFrame:
-    return mark_runs(lf.sort(["psn_no", "year", "enddate", "begndate", "setl_id"]), "psn_no")
+    return mark_runs(with_entry_defaults(lf).sort(["psn_no", *SORT_KEYS]), "psn_no")
 
 
 def mark_runs(lf: pl.LazyFrame, person_col: str) -> pl.LazyFrame:
@@ -208,7 +224,9 @@ def basic_inpatient(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     if ip is None:
         return lf
     this = is_cls("inpatient") & pl.col("covered")
-    lf = lf.with_columns(ip_admission_no=running_count(this, opening("ytd_admissions")))
+    # a reversal gives its admission back, so the next admission gets the right number
+    step = pl.when(pl.col("is_reversal")).then(-1).otherwise(1) * this.cast(I64)
+    lf = lf.with_columns(ip_admission_no=running_total(step, opening("ytd_admissions")))
     lf = lf.with_columns(ytd_admissions=pl.col("ip_admission_no"))
 
     repeat = pl.lit(BP, dtype=I64)
@@ -395,7 +413,7 @@ def waterfall(lf: pl.LazyFrame) -> pl.LazyFrame:
         fund_pay_sumamt=pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
     totals = {
-        "ytd_claims": pl.repeat(1, pl.len(), dtype=I64),
+        "ytd_claims": pl.when(pl.col("is_reversal")).then(-1).otherwise(1).cast(I64),
         "ytd_medfee": pl.col("medfee_sumamt"),
         "ytd_hifp": pl.col("hifp_pay"),
         "ytd_hifmi": pl.col("hifmi_pay"),
@@ -436,11 +454,26 @@ def settle_ordered(lf: pl.LazyFrame, rs: RuleSet, openings: pl.LazyFrame | None)
     else:
         for layer in (basic_inpatient, basic_general_outpatient, basic_chronic_outpatient, basic_two_diseases):
             lf = layer(lf, rs)
+        lf = reversal_fixed_amounts(lf)
     lf = annual_caps(lf, rs)
     lf = critical_illness(lf, rs)
     lf = medical_assistance(lf, rs)
     lf = waterfall(lf)
     return flags(lf, rs)
+
+
+def reversal_fixed_amounts(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """A reversal takes back the original's per-claim raw payment and deductible as they were.
+
+    Annual quantities (caps, the chronic annual deductible, 大病, assistance) are not copied: the
+    reversal's negative amounts run through the same cumulative formulas, so its share is the
+    change of the annual formula — the year's net totals stay equal to F(net totals).
+    """
+    rev = pl.col("is_reversal") & pl.col("fixed_hifp_raw").is_not_null()
+    return lf.with_columns(
+        hifp_raw=pl.when(rev).then(pl.col("fixed_hifp_raw")).otherwise(pl.col("hifp_raw")),
+        dedc=pl.when(rev).then(pl.col("fixed_dedc")).otherwise(pl.col("dedc")),
+    )
 
 
 def basic_reported(lf: pl.LazyFrame) -> pl.LazyFrame:

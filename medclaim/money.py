@@ -94,3 +94,10 @@ def yuan_text_to_fen(col: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     fen = pl.when(neg).then(-fen).otherwise(fen)
     valid = blank | ok
     return pl.when(ok).then(fen).otherwise(None), valid
+
+
+def fen_to_yuan_expr(fen: pl.Expr) -> pl.Expr:
+    """Int64 fen → exact yuan text '-1234.50' (for CSV and Excel copies of the ledger)."""
+    a = fen.abs()
+    text = pl.format("{}.{}", a // 100, (a % 100).cast(pl.String).str.zfill(2))
+    return pl.when(fen < 0).then(pl.lit("-") + text).otherwise(text)

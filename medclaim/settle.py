@@ -167,15 +167,20 @@ def check_invariants(ledger: pl.DataFrame) -> None:
     if ledger.height == 0:
         return
     money = ["hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "act_pay_dedc"]
+    claim = ~pl.col("is_reversal")
     checks = {
         "fund_pay_sumamt = hifp_pay + hifmi_pay + maf_pay": pl.col("fund_pay_sumamt")
         == pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
         "psn_part_amt + fund_pay_sumamt = medfee_sumamt": pl.col("psn_part_amt") + pl.col("fund_pay_sumamt")
         == pl.col("medfee_sumamt"),
-        "no negative amount": pl.all_horizontal([pl.col(c) >= 0 for c in money]),
-        "funds ≤ policy scope (+ counted class-B self-pay)": pl.col("fund_pay_sumamt") <= pl.col("scope") + pl.col("pre"),
-        "basic ≤ policy scope": pl.col("hifp_pay") <= pl.col("scope"),
+        "no negative amount": ~claim | pl.all_horizontal([pl.col(c) >= 0 for c in money]),
+        "funds ≤ policy scope (+ counted class-B self-pay)": ~claim | (pl.col("fund_pay_sumamt") <= pl.col("scope") + pl.col("pre")),
+        "basic ≤ policy scope": ~claim | (pl.col("hifp_pay") <= pl.col("scope")),
+        "a reversal never pays out": claim | pl.all_horizontal([pl.col(c) <= 0 for c in ("hifp_pay", "hifmi_pay", "maf_pay")]),
         "not covered pays nothing": pl.col("covered") | (pl.col("fund_pay_sumamt") == 0),
+        "running totals never negative": pl.all_horizontal(
+            [pl.col(c) >= 0 for c in ("ytd_medfee", "ytd_hifp", "ytd_hifmi", "ytd_maf", "ytd_critical_base", "ytd_assist_base")]
+        ),
     }
     problems = []
     bad = ledger.select(**{name: (~expr).sum() for name, expr in checks.items()}).row(0, named=True)

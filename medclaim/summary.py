@@ -1,0 +1,145 @@
+"""The run summary: counts, amounts per layer by class and tier, effective rates, people at caps.
+
+``build_summary`` is pure (frames in, a plain dict out, amounts in fen); ``render_*`` turn it into
+rich tables for a terminal or plain text for pipes, logs and ``summary.txt``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from .money import fen_to_yuan_display
+
+AMOUNTS = ["medfee_sumamt", "inscp_scp_amt", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt"]
+HEADINGS = {
+    "medfee_sumamt": "total cost",
+    "inscp_scp_amt": "policy scope",
+    "hifp_pay": "basic",
+    "hifmi_pay": "大病",
+    "maf_pay": "assistance",
+    "fund_pay_sumamt": "funds",
+    "psn_part_amt": "patients",
+}
+
+
+def _rate(num: int, den: int) -> str:
+    if den == 0:
+        return "–"
+    per_mille = (num * 1000 * 2 + den) // (den * 2)  # half-up to 0.1 %
+    return f"{per_mille // 10}.{per_mille % 10} %"
+
+
+def _group(ledger: pl.DataFrame, by: list[str]) -> list[dict[str, Any]]:
+    if ledger.height == 0:
+        return []
+    g = ledger.group_by(by).agg(pl.len().alias("claims"), *[pl.col(c).sum() for c in AMOUNTS]).sort(by)
+    return g.to_dicts()
+
+
+def build_summary(
+    ledger: pl.DataFrame, rejects: pl.DataFrame, rows_read: int, rules: list[str], unverified: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    totals = {c: int(ledger[c].sum()) if ledger.height else 0 for c in AMOUNTS}
+    people = ledger.select(pl.struct("psn_no", "year").n_unique()).item() if ledger.height else 0
+
+    def people_with(flag: str) -> int:
+        if ledger.height == 0 or flag not in ledger.columns:
+            return 0
+        return ledger.filter(pl.col(flag)).select(pl.struct("psn_no", "year").n_unique()).item()
+
+    reasons = (
+        rejects.group_by("reason_code").len().sort("reason_code").to_dicts() if rejects.height else []
+    )
+    summary: dict[str, Any] = {
+        "schema": "medclaim.summary/1",
+        "rules": rules,
+        "unverified_parameters": unverified,
+        "rows_read": rows_read,
+        "claims_settled": ledger.height,
+        "rows_rejected": rejects.height,
+        "people_settled": people,
+        "not_covered": int(ledger["not_covered"].sum()) if ledger.height else 0,
+        "rejects_by_reason": {r["reason_code"]: r["len"] for r in reasons},
+        "totals_fen": totals,
+        "rates": {
+            "funds / total cost": _rate(totals["fund_pay_sumamt"], totals["medfee_sumamt"]),
+            "basic / policy scope": _rate(totals["hifp_pay"], totals["inscp_scp_amt"]),
+            "funds / policy scope": _rate(totals["fund_pay_sumamt"], totals["inscp_scp_amt"]),
+        },
+        "people_reaching": {
+            "basic annual cap": people_with("basic_cap_reached"),
+            "大病 threshold": people_with("critical_threshold_reached"),
+            "大病 annual cap": people_with("critical_cap_reached"),
+        },
+        "by_class": _group(ledger, ["benefit_class"]),
+        "by_class_and_tier": _group(ledger, ["benefit_class", "tier"]),
+    }
+    summary.update(extra or {})
+    return summary
+
+
+def check_counts(summary: dict[str, Any]) -> bool:
+    return summary["rows_read"] == summary["claims_settled"] + summary["rows_rejected"]
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def render_plain(s: dict[str, Any]) -> str:
+    lines = [
+        f"rules: {', '.join(s['rules'])}" + (f"  (unverified parameters: {s['unverified_parameters']})" if s["unverified_parameters"] else ""),
+        f"rows read {s['rows_read']} = settled {s['claims_settled']} + rejected {s['rows_rejected']}"
+        + ("" if check_counts(s) else "  ** MISMATCH **"),
+        f"people settled {s['people_settled']}; claims not covered {s['not_covered']}",
+    ]
+    for key in ("late_claims", "already_settled"):
+        if s.get(key):
+            lines.append(f"{key.replace('_', ' ')}: {s[key]}")
+    if s["rejects_by_reason"]:
+        lines.append("rejected by reason: " + ", ".join(f"{k} {v}" for k, v in s["rejects_by_reason"].items()))
+    lines.append("totals (yuan): " + "; ".join(f"{HEADINGS[k]} {fen_to_yuan_display(v)}" for k, v in s["totals_fen"].items()))
+    lines.append("rates: " + "; ".join(f"{k} {v}" for k, v in s["rates"].items()))
+    lines.append("people reaching: " + "; ".join(f"{k} {v}" for k, v in s["people_reaching"].items()))
+    lines.append("by class and tier (yuan):")
+    cols = ["claims"] + AMOUNTS
+    lines.append("\t".join(["class", "tier"] + [HEADINGS.get(c, c) for c in cols]))
+    for row in s["by_class_and_tier"]:
+        cells = [row["benefit_class"], row["tier"] or "", str(row["claims"])] + [fen_to_yuan_display(row[c]) for c in AMOUNTS]
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(s: dict[str, Any]):  # -> rich renderable
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text()
+    head.append(f"rules {', '.join(s['rules'])}\n", style="bold")
+    if s["unverified_parameters"]:
+        head.append(f"{s['unverified_parameters']} unverified (placeholder) parameters — not for paying real money\n", style="yellow")
+    ok = check_counts(s)
+    head.append(
+        f"rows read {s['rows_read']:,} = settled {s['claims_settled']:,} + rejected {s['rows_rejected']:,}\n",
+        style="green" if ok else "bold red",
+    )
+    head.append(f"people {s['people_settled']:,}; not covered {s['not_covered']:,}\n")
+    for key in ("late_claims", "already_settled"):
+        if s.get(key):
+            head.append(f"{key.replace('_', ' ')}: {s[key]:,}\n", style="yellow")
+    if s["rejects_by_reason"]:
+        head.append("rejected: " + ", ".join(f"{k} {v}" for k, v in s["rejects_by_reason"].items()) + "\n", style="yellow")
+    head.append("rates: " + "; ".join(f"{k} {v}" for k, v in s["rates"].items()) + "\n")
+    head.append("people reaching: " + "; ".join(f"{k} {v}" for k, v in s["people_reaching"].items()))
+
+    t = Table(title="settled amounts (yuan)", show_footer=True)
+    t.add_column("class", footer="total")
+    t.add_column("tier")
+    t.add_column("claims", justify="right", footer=f"{s['claims_settled']:,}")
+    for c in AMOUNTS:
+        t.add_column(HEADINGS[c], justify="right", footer=fen_to_yuan_display(s["totals_fen"][c]))
+    for row in s["by_class_and_tier"]:
+        t.add_row(row["benefit_class"], row["tier"] or "", f"{row['claims']:,}", *[fen_to_yuan_display(row[c]) for c in AMOUNTS])
+    return Group(head, t)
