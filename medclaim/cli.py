@@ -206,5 +206,8 @@ def rules_check(
     return Exit.OK
 
 
+# Commands defined in their own modules register themselves on `app` when imported.
+from . import cli_explain, cli_ledger  # noqa: E402,F401
+
 if __name__ == "__main__":  # pragma: no cover
     app()
