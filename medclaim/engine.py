@@ -321,13 +321,14 @@ def annual_caps(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
         acc = cap_accumulator(cap.name)
         member = in_classes(cap.classes)
         x = pl.when(member).then(pl.col("hifp_pay")).otherwise(0)
-        lf = lf.with_columns(**{acc: running_total(x, opening(acc)), "cap_x": x})
-        share = capped_share(pl.col(acc), pl.col("cap_x"), cap.value)
+        x_col = f"cap_in_{cap.name}"  # what this claim brings to the cap (kept for explain)
+        lf = lf.with_columns(**{acc: running_total(x, opening(acc)), x_col: x})
+        share = capped_share(pl.col(acc), pl.col(x_col), cap.value)
         lf = lf.with_columns(
             hifp_pay=pl.when(member).then(share).otherwise(pl.col("hifp_pay")),
         ).with_columns(
-            **{f"cap_cut_{cap.name}": pl.col("cap_x") - pl.when(member).then(pl.col("hifp_pay")).otherwise(0)}
-        ).drop("cap_x")
+            **{f"cap_cut_{cap.name}": pl.col(x_col) - pl.when(member).then(pl.col("hifp_pay")).otherwise(0)}
+        )
     return lf
 
 
@@ -371,6 +372,11 @@ def critical_illness(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     ]
     lf = lf.with_columns(ytd_critical_base=running_total(pl.col("ci_base"), opening("ytd_critical_base")))
     after, x = pl.col("ytd_critical_base"), pl.col("ci_base")
+    # for explain: the part of this claim's base that fell in each band, and that band's ratio
+    lf = lf.with_columns(
+        **{f"ci_band{i}_base": banded_share(after, x, [BandExpr(b.lower, b.upper, BP)], None) for i, b in enumerate(bands)},
+        **{f"ci_band{i}_ratio": b.ratio_bp for i, b in enumerate(bands)},
+    )
     return lf.with_columns(
         hifmi_pay=banded_share(after, x, bands, cap_expr),
         ci_cap_cut=banded_share(after, x, bands, None) - banded_share(after, x, bands, cap_expr),
