@@ -13,15 +13,17 @@ line per problem naming the file, the key path and the fix.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import types
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from .money import BP, ratio_to_bp, yuan_to_fen
+from .money import BP, fen_to_yuan_str, ratio_to_bp, yuan_to_fen
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -41,45 +43,98 @@ class RuleSetError(Exception):
         super().__init__("\n".join(problems))
 
 
+class _Problems(ValueError):
+    """Problems found by a model-level check, each 'key.path: what is wrong — fix'.
+
+    Paths are relative to the model that raised it; the loader prefixes the model's own path.
+    """
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
 # ------------------------------------------------------------------ scalar value types
+
+_RATIO_FIX = "write a fraction between 0 and 1 such as 0.7, or a percentage such as '70%'"
 
 
 def _yuan(v: Any) -> int:
-    if isinstance(v, bool) or v is None:
-        raise ValueError("expected an amount in yuan, e.g. 800 or 1500.50")
+    if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str, Decimal)):
+        raise ValueError(f"expected an amount in yuan, got {_show(v)} — write a number such as 800 or 1500.50")
     try:
-        return yuan_to_fen(v)
+        if not _finite(str(v).replace(",", "")):
+            raise ValueError("not a finite number")
+        fen = yuan_to_fen(v)
     except (InvalidOperation, ValueError) as e:
-        raise ValueError(f"expected an amount in yuan with at most two decimals, got {v!r}") from e
+        if "more than two decimals" in str(e):
+            raise ValueError(f"amount {v!r} has more than two decimals — amounts are yuan to the fen, e.g. 1500.05") from e
+        raise ValueError(f"expected an amount in yuan, got {_show(v)} — write a number such as 800 or 1500.50 (no unit, no 万)") from e
+    if fen < 0:
+        raise ValueError(f"amount {v!r} is negative — amounts in rule files are 0 or more")
+    return fen
 
 
 def _ratio(v: Any) -> int:
-    if isinstance(v, bool) or v is None:
-        raise ValueError("expected a ratio such as 0.7 or '70%'")
+    if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str, Decimal)):
+        raise ValueError(f"expected a ratio, got {_show(v)} — {_RATIO_FIX}")
     try:
+        if not _finite(str(v).strip().removesuffix("%")):
+            raise ValueError("not a finite number")
         bp = ratio_to_bp(v)
     except (InvalidOperation, ValueError) as e:
-        raise ValueError(f"expected a ratio such as 0.7 or '70%', got {v!r}") from e
+        if "finer than" in str(e):
+            raise ValueError(f"ratio {v!r} is finer than 0.01 % — round it to at most two decimals of a percent") from e
+        raise ValueError(f"expected a ratio, got {_show(v)} — {_RATIO_FIX}") from e
     if not 0 <= bp <= BP:
-        raise ValueError(f"ratio {v!r} is outside 0–100 %")
+        whole = isinstance(v, (int, float)) and 1 < v <= 100 and float(v).is_integer()
+        hint = f" (did you mean '{int(v)}%'?)" if whole else ""
+        raise ValueError(f"ratio {v!r} is outside 0–100 %{hint} — {_RATIO_FIX}")
     return bp
 
 
 def _points(v: Any) -> int:
     """Percentage points (+5 → 500 bp)."""
+    if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str, Decimal)):
+        raise ValueError(f"expected percentage points, got {_show(v)} — write a number such as 5 or -20")
     try:
-        d = Decimal(str(v)) * 100
+        d = Decimal(str(v).strip()) * 100
     except InvalidOperation as e:
-        raise ValueError(f"expected percentage points such as 5 or -20, got {v!r}") from e
+        raise ValueError(f"expected percentage points, got {_show(v)} — write a number such as 5 or -20 (no % sign)") from e
+    if not d.is_finite():
+        raise ValueError(f"expected percentage points, got {_show(v)} — write a number such as 5 or -20")
     if d != d.to_integral_value():
-        raise ValueError(f"points {v!r} finer than 0.01")
+        raise ValueError(f"points {v!r} finer than 0.01 — round to at most two decimals")
+    if abs(d) > BP:
+        raise ValueError(f"points {v!r} outside −100…+100 — points are percentage points added to a ratio")
     return int(d)
 
 
 def _factor(v: Any) -> int:
-    """A multiplier such as 0.5 → 5000 bp (deductible factors, threshold factors)."""
-    bp = _ratio(v) if not (isinstance(v, str) and v.endswith("%")) else _ratio(v)
+    """A multiplier such as 0.5 → 5000 bp (deductible factors, threshold factors), between 0 and 1."""
+    if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str, Decimal)):
+        raise ValueError(f"expected a factor, got {_show(v)} — write a multiplier between 0 and 1 such as 0.5 (or '50%')")
+    try:
+        if not _finite(str(v).strip().removesuffix("%")):
+            raise ValueError("not a finite number")
+        bp = ratio_to_bp(v)
+    except (InvalidOperation, ValueError) as e:
+        raise ValueError(f"expected a factor, got {_show(v)} — write a multiplier between 0 and 1 such as 0.5 (or '50%')") from e
+    if not 0 <= bp <= BP:
+        raise ValueError(f"factor {v!r} is outside 0–1 — write a multiplier between 0 and 1 such as 0.5 (1 = unchanged)")
     return bp
+
+
+def _finite(text: str) -> bool:
+    try:
+        return Decimal(text.strip()).is_finite()
+    except InvalidOperation:
+        return False
+
+
+def _show(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "…"
 
 
 Yuan = Annotated[int, BeforeValidator(_yuan)]
@@ -147,6 +202,15 @@ class RepeatAdmission(Cited):
 
     deductible_factor_by_nth: dict[int, Factor]
 
+    @model_validator(mode="after")
+    def _nth_from_two(self) -> "RepeatAdmission":
+        bad = [n for n in self.deductible_factor_by_nth if n < 2]
+        if bad:
+            raise _Problems(
+                [f"deductible_factor_by_nth.{n}: admission number {n} — keys are the n-th admission of the year, 2 or more (the 1st pays the full deductible)" for n in bad]
+            )
+        return self
+
 
 class IdentityAdjustment(Cited):
     deductible_factor: Factor = BP
@@ -210,13 +274,28 @@ class Segments(Cited):
     @model_validator(mode="after")
     def _contiguous(self) -> "Segments":
         if not self.bands:
-            raise ValueError("at least one band is needed")
-        for a, b in zip(self.bands, self.bands[1:]):
-            if a.to is None or a.to != b.from_:
-                raise ValueError("bands must be contiguous: each band's `to` equals the next band's `from`")
-        for band in self.bands:
+            raise _Problems(["bands: empty — give at least one band, e.g. [{from: 10000, ratio: 60%}]"])
+        problems: list[str] = []
+        for i, band in enumerate(self.bands):
             if band.to is not None and band.to <= band.from_:
-                raise ValueError("each band needs `to` above `from` (omit `to` for the open top band)")
+                problems.append(
+                    f"bands[{i}].to: {fen_to_yuan_str(band.to)} is not above `from` {fen_to_yuan_str(band.from_)} — "
+                    "make `to` larger, or omit `to` for the open top band"
+                )
+        for i, (a, b) in enumerate(zip(self.bands, self.bands[1:])):
+            if a.to is None:
+                problems.append(
+                    f"bands[{i}].to: missing, but band [{i + 1}] follows — only the last band may be open; "
+                    f"give `to: {fen_to_yuan_str(b.from_)}`"
+                )
+            elif a.to != b.from_:
+                what = "leaves a gap after" if b.from_ > a.to else "overlaps"
+                problems.append(
+                    f"bands[{i + 1}].from: {fen_to_yuan_str(b.from_)} {what} bands[{i}].to {fen_to_yuan_str(a.to)} — "
+                    "bands must be contiguous: each band's `from` equals the previous band's `to`"
+                )
+        if problems:
+            raise _Problems(problems)
         return self
 
 
@@ -228,6 +307,7 @@ class CriticalTilt(Cited):
 
 class Critical(_Model):
     classes: list[str]
+    basis: Cited | None = Field(None, description="citation for the structure: which classes form the base")
     include_preselfpay: Cited | None = Field(
         None, description="present (cited) when the region counts class-B first self-pay toward the base"
     )
@@ -244,6 +324,7 @@ class AssistanceScheme(Cited):
 
 class Assistance(_Model):
     classes: list[str]
+    basis: Cited | None = Field(None, description="citation for the structure: classes, shared annual limit")
     schemes: dict[str, AssistanceScheme]
 
 
@@ -290,8 +371,9 @@ class RuleSet(_Model):
             if isinstance(obj, Cited):
                 out.append((path, obj))
             if isinstance(obj, BaseModel):
-                for name in type(obj).model_fields:
-                    walk(getattr(obj, name), f"{path}.{name}" if path else name)
+                for name, field in type(obj).model_fields.items():
+                    key = field.alias or name  # the key as written in the file (`from`, not `from_`)
+                    walk(getattr(obj, name), f"{path}.{key}" if path else key)
             elif isinstance(obj, dict):
                 for k, v in obj.items():
                     walk(v, f"{path}.{k}")
@@ -314,51 +396,83 @@ class RuleSet(_Model):
 
     @model_validator(mode="after")
     def _cross_check(self) -> "RuleSet":
+        """Checks across sections: every name used is declared, every table is complete."""
         problems: list[str] = []
         m = self.ruleset
         if m.effective_to < m.effective_from:
-            problems.append("ruleset.effective_to: before effective_from — swap the dates")
+            problems.append(
+                f"ruleset.effective_to: {m.effective_to} is before effective_from {m.effective_from} — swap the dates"
+            )
         tiers, ids = set(self.tiers), set(self.identities)
         classes = set(BENEFIT_CLASSES) | {EXCLUDED}
+        for key, names in (("tiers", self.tiers), ("identities", self.identities)):
+            for dup in sorted({n for n in names if names.count(n) > 1}):
+                problems.append(f"{key}: '{dup}' listed twice — list each name once")
+        if not self.tiers:
+            problems.append("tiers: empty — list the rule set's hospital tiers, e.g. [primary, secondary, tertiary]")
         if ORDINARY not in ids:
-            problems.append(f"identities: must include '{ORDINARY}' (the ordinary resident)")
+            problems.append(f"identities: '{ORDINARY}' is missing — add it (the ordinary resident, mapped from an empty identity)")
         for path, block in self.cited_blocks():
             if block.source not in self.sources:
-                problems.append(f"{path}.source: '{block.source}' is not a key of `sources` — add it there or fix the key")
+                problems.append(
+                    f"{path}.source: '{block.source}' is not a key of `sources`{_did_you_mean(block.source, self.sources)}"
+                    " — add it to `sources` or fix the key"
+                )
         for code, tier in self.codes.hosp_lv.items():
             if tier not in tiers:
-                problems.append(f"codes.hosp_lv.{code}: tier '{tier}' is not in `tiers` {sorted(tiers)}")
+                problems.append(
+                    f"codes.hosp_lv.{code}: tier '{tier}' is not in `tiers`{_did_you_mean(tier, tiers)} — "
+                    f"map it to one of {self.tiers} or add the tier"
+                )
         for code, cls in self.codes.med_type.items():
             if cls not in classes:
-                problems.append(f"codes.med_type.{code}: '{cls}' is not one of {sorted(classes)}")
+                problems.append(
+                    f"codes.med_type.{code}: '{cls}' is not a benefit class{_did_you_mean(cls, classes)} — "
+                    f"use one of {[*BENEFIT_CLASSES, EXCLUDED]}"
+                )
         for code, place in self.codes.pay_loc.items():
             if place not in PLACES:
-                problems.append(f"codes.pay_loc.{code}: '{place}' is not one of {list(PLACES)}")
+                problems.append(
+                    f"codes.pay_loc.{code}: '{place}' is not a place of care{_did_you_mean(place, PLACES)} — use one of {list(PLACES)}"
+                )
         for code, ident in self.codes.identity.items():
             if ident not in ids:
-                problems.append(f"codes.identity.{code}: '{ident}' is not in `identities`")
+                problems.append(
+                    f"codes.identity.{code}: '{ident}' is not in `identities`{_did_you_mean(ident, ids)} — "
+                    "map it to a listed identity or add it to `identities`"
+                )
 
         def need_tiers(path: str, table: TierAmounts | TierRatios) -> None:
-            missing = tiers - set(table.by_tier)
+            missing = [t for t in self.tiers if t not in table.by_tier]
             if missing:
-                problems.append(f"{path}.by_tier: no value for tier(s) {sorted(missing)} — give one per tier")
-            for t in set(table.by_tier) - tiers:
-                problems.append(f"{path}.by_tier.{t}: unknown tier — tiers are {sorted(tiers)}")
+                problems.append(f"{path}.by_tier: no value for tier(s) {missing} — give one value per tier of `tiers`")
+            for t in table.by_tier:
+                if t not in tiers:
+                    problems.append(f"{path}.by_tier.{t}: unknown tier{_did_you_mean(t, tiers)} — tiers are {self.tiers}")
             for place, row in table.by_place.items():
                 if place not in PLACES:
-                    problems.append(f"{path}.by_place.{place}: unknown place — use one of {list(PLACES)}")
-                for t in set(row) - tiers:
-                    problems.append(f"{path}.by_place.{place}.{t}: unknown tier")
+                    problems.append(
+                        f"{path}.by_place.{place}: unknown place of care{_did_you_mean(place, PLACES)} — use one of {list(PLACES)}"
+                    )
+                for t in row:
+                    if t not in tiers:
+                        problems.append(
+                            f"{path}.by_place.{place}.{t}: unknown tier{_did_you_mean(t, tiers)} — tiers are {self.tiers}"
+                        )
 
         def need_ids(path: str, keys: Any) -> None:
             for k in keys:
                 if k not in ids:
-                    problems.append(f"{path}.{k}: identity not in `identities` {sorted(ids)}")
+                    problems.append(
+                        f"{path}.{k}: identity not in `identities`{_did_you_mean(k, ids)} — add it there or fix the name"
+                    )
 
         def need_classes(path: str, names: list[str]) -> None:
-            for c in names:
+            for i, c in enumerate(names):
                 if c not in BENEFIT_CLASSES:
-                    problems.append(f"{path}: '{c}' is not a benefit class {list(BENEFIT_CLASSES)}")
+                    problems.append(
+                        f"{path}[{i}]: '{c}' is not a benefit class{_did_you_mean(c, BENEFIT_CLASSES)} — use one of {list(BENEFIT_CLASSES)}"
+                    )
 
         b = self.basic
         if b.inpatient:
@@ -367,19 +481,23 @@ class RuleSet(_Model):
             need_ids("basic.inpatient.identity", b.inpatient.identity)
         if b.general_outpatient:
             need_tiers("basic.general_outpatient.ratio", b.general_outpatient.ratio)
-            for t in b.general_outpatient.covered_tiers or []:
+            for i, t in enumerate(b.general_outpatient.covered_tiers or []):
                 if t not in tiers:
-                    problems.append(f"basic.general_outpatient.covered_tiers: unknown tier '{t}'")
+                    problems.append(
+                        f"basic.general_outpatient.covered_tiers[{i}]: unknown tier '{t}'{_did_you_mean(t, tiers)} — tiers are {self.tiers}"
+                    )
         seen_caps: set[str] = set()
         for i, cap in enumerate(b.annual_caps):
             need_classes(f"basic.annual_caps[{i}].classes", cap.classes)
             if cap.name in seen_caps:
-                problems.append(f"basic.annual_caps[{i}].name: '{cap.name}' used twice — names must be unique")
+                problems.append(f"basic.annual_caps[{i}].name: '{cap.name}' used twice — give each cap its own name")
             seen_caps.add(cap.name)
         used = {v for v in self.codes.med_type.values() if v != EXCLUDED}
-        for cls in sorted(used):
+        for cls in sorted(used & set(BENEFIT_CLASSES)):
             if getattr(b, cls) is None and b.reported is None:
-                problems.append(f"codes.med_type: maps codes to '{cls}' but basic.{cls} is not defined — define it or map the codes to 'excluded'")
+                problems.append(
+                    f"codes.med_type: maps codes to '{cls}' but basic.{cls} is not defined — define basic.{cls} or map those codes to 'excluded'"
+                )
         if self.critical:
             need_classes("critical.classes", self.critical.classes)
             need_ids("critical.identity_tilt", self.critical.identity_tilt)
@@ -387,30 +505,190 @@ class RuleSet(_Model):
             need_classes("assistance.classes", self.assistance.classes)
             need_ids("assistance.schemes", self.assistance.schemes)
         if problems:
-            raise ValueError("\n".join(problems))
+            raise _Problems(problems)
         return self
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 # ------------------------------------------------------------------ loading
 
 
-def _fmt_loc(loc: tuple[Any, ...]) -> str:
+def _fmt_loc(loc: tuple[Any, ...], data: Any = None) -> str:
+    """A pydantic location as the key path of the file: `a.b[0].c` (lists indexed, mappings dotted).
+
+    ``data`` (the parsed YAML) tells list indexes from integer mapping keys such as ``2:``.
+    """
     out = ""
+    node = data
     for part in loc:
-        if isinstance(part, int):
+        if part == "[key]":  # pydantic's marker for a problem with a mapping key itself
+            continue
+        if isinstance(part, int) and (isinstance(node, list) or node is None and not isinstance(part, str)):
             out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
         else:
             out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
     return out or "(top level)"
 
 
-def _fix_hint(err: dict[str, Any]) -> str:
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] from a field annotation."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _field_keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The schema model that sits at a key path, if any (to list the keys allowed there)."""
+    tp: Any = RuleSet
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = {f.alias or name: f for name, f in tp.model_fields.items()}
+            if part not in fields:
+                return None
+            tp = fields[part].annotation
+        elif get_origin(tp) in (list, tuple):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+_TYPE_WORDS = {
+    "dict_type": "a mapping (key: value lines)",
+    "model_type": "a mapping (key: value lines)",
+    "model_attributes_type": "a mapping (key: value lines)",
+    "list_type": "a list ([a, b] or '- a' lines)",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "date_type": "a date such as 2024-01-01",
+    "date_parsing": "a date such as 2024-01-01",
+    "date_from_datetime_parsing": "a date such as 2024-01-01",
+    "date_from_datetime_inexact": "a date such as 2024-01-01",
+}
+
+
+def _describe(err: dict[str, Any], data: Any) -> str:
+    """One pydantic error as 'key.path: what is wrong — fix', in the file's own key names."""
+    loc = tuple(err["loc"])
+    path = _fmt_loc(loc, data)
     t = err.get("type", "")
+    got = _show(err.get("input"))
+    is_key = bool(loc) and loc[-1] == "[key]"
     if t == "missing":
-        return "add this key"
+        model = _model_at(loc[:-1])
+        allowed = f" (keys here: {', '.join(_field_keys(model))})" if model else ""
+        return f"{path}: required key `{loc[-1]}` is missing — add it{allowed}; see docs/rules.md"
     if t == "extra_forbidden":
-        return "remove it or check its spelling (see docs/rules.md for the allowed keys)"
-    return "fix the value"
+        model = _model_at(loc[:-1])
+        if model is None:
+            return f"{path}: unknown key — remove it or check its spelling (see docs/rules.md)"
+        keys = _field_keys(model)
+        return (
+            f"{path}: unknown key `{loc[-1]}`{_did_you_mean(str(loc[-1]), keys)} — "
+            f"remove it or fix its spelling; keys allowed here: {', '.join(keys)}"
+        )
+    if t == "value_error":
+        msg = err["msg"].removeprefix("Value error, ")
+        return f"{path}: {msg}" if " — " in msg else f"{path}: {msg} — fix the value"
+    if t == "literal_error":
+        expected = (err.get("ctx") or {}).get("expected", "one of the allowed values")
+        return f"{path}: {got} is not allowed — use {expected}"
+    if is_key:
+        key = loc[-2] if len(loc) >= 2 else got
+        if t == "string_type":
+            quoted = f"0{key}" if isinstance(key, int) and 0 <= key < 10 else str(key)
+            return (
+                f"{path}: the key {key!r} is a number, but codes are text — quote it as written in the export, "
+                f"e.g. \"{quoted}\": (YAML reads an unquoted 07 as the number 7)"
+            )
+        return f"{path}: the key {key!r} should be {_TYPE_WORDS.get(t, 'of another type')} — fix the key"
+    if t.startswith("date"):
+        return f"{path}: expected a date, got {got} — write YYYY-MM-DD, e.g. 2024-01-01"
+    if t in _TYPE_WORDS:
+        return f"{path}: expected {_TYPE_WORDS[t]}, got {got} — fix the value (see docs/rules.md)"
+    return f"{path}: {err['msg']} (got {got}) — fix the value (see docs/rules.md)"
+
+
+def _problems_of(e: ValidationError, data: Any) -> list[str]:
+    """Every error of a validation, with model-level checks expanded to one line per problem."""
+    out: list[str] = []
+    for err in e.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if err.get("type") == "value_error" and isinstance(cause, _Problems):
+            prefix = _fmt_loc(tuple(err["loc"]), data)
+            for line in cause.lines:
+                out.append(line if prefix == "(top level)" else f"{prefix}.{line}")
+        else:
+            out.append(_describe(err, data))
+    return out
+
+
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present
+
+
+class _StrictLoader(_SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # the base constructor reports unhashable keys
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                f"duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark
+    return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_problem(path: Path, e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    problem = getattr(e, "problem", None) or str(e)
+    if problem.startswith("duplicate key"):
+        return f"{path}:{where} {problem} — keep one of them"
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    ctx = f" ({context} at line {cmark.line + 1})" if context and cmark else ""
+    return (
+        f"{path}:{where} not valid YAML: {problem}{ctx} — fix the syntax there "
+        "(indentation, a missing ':', an unclosed quote or bracket)"
+    )
 
 
 def resolve_rules_path(spec: str | Path) -> Path:
@@ -426,28 +704,29 @@ def resolve_rules_path(spec: str | Path) -> Path:
 
 
 def load_ruleset_file(path: Path) -> RuleSet:
+    """Parse and validate one rule-set file; every problem is reported as 'file: key.path: what — fix'."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RuleSetError([f"{path}: cannot read ({e}) — check the path and that the file is UTF-8"]) from None
+    return _parse_ruleset(text, path)
+
+
+def _parse_ruleset(text: str, path: Path) -> RuleSet:
+    """Parse and validate rule-set text; ``path`` only labels the problems."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 — a safe loader subclass
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RuleSetError([f"{path}:{where}: not valid YAML ({getattr(e, 'problem', e)}) — fix the syntax"]) from None
+        raise RuleSetError([_yaml_problem(path, e)]) from None
     if not isinstance(data, dict):
-        raise RuleSetError([f"{path}: expected a mapping with keys ruleset, sources, tiers, codes, basic …"])
+        raise RuleSetError(
+            [f"{path}: (top level): expected a mapping with keys ruleset, sources, tiers, codes, basic … — see docs/rules.md for an example"]
+        )
     try:
         return RuleSet.model_validate(data)
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            msg = err["msg"].removeprefix("Value error, ")
-            loc = _fmt_loc(err["loc"])
-            if "\n" in msg:  # cross-checks already carry their own key paths
-                problems += [f"{path}: {line}" for line in msg.splitlines()]
-            else:
-                problems.append(f"{path}: {loc}: {msg} — {_fix_hint(err)}")
-        raise RuleSetError(problems) from None
+        raise RuleSetError([f"{path}: {p}" for p in _problems_of(e, data)]) from None
 
 
 @dataclass(frozen=True)
@@ -470,7 +749,7 @@ def load_rulebook(spec: str | Path) -> RuleBook:
     path = resolve_rules_path(spec)
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
     if not files:
-        raise RuleSetError([f"{path}: directory holds no *.yaml rule sets"])
+        raise RuleSetError([f"{path}: directory holds no *.yaml rule sets — give a rule-set file or a directory of one region's *.yaml periods"])
     problems: list[str] = []
     loaded: list[tuple[RuleSet, Path]] = []
     for f in files:
@@ -480,16 +759,27 @@ def load_rulebook(spec: str | Path) -> RuleBook:
             problems += e.problems
     if problems:
         raise RuleSetError(problems)
-    loaded.sort(key=lambda rf: rf[0].ruleset.effective_from)
+    loaded.sort(key=lambda rf: (rf[0].ruleset.effective_from, rf[0].ruleset.effective_to))
     regions = {rs.ruleset.region for rs, _ in loaded}
     if len(regions) > 1:
-        problems.append(f"{path}: mixes regions {sorted(regions)} — settle one region at a time")
+        which = "; ".join(f"{f.name}: '{rs.ruleset.region}'" for rs, f in loaded)
+        raise RuleSetError(
+            [f"{path}: ruleset.region: the directory mixes regions ({which}) — keep one region's periods per directory"]
+        )
+    day = dt.timedelta(days=1)
     for (a, fa), (b, fb) in zip(loaded, loaded[1:]):
-        gap = (b.ruleset.effective_from - a.ruleset.effective_to).days
+        a_to, b_from = a.ruleset.effective_to, b.ruleset.effective_from
+        gap = (b_from - a_to).days
         if gap < 1:
-            problems.append(f"{fb}: ruleset.effective_from {b.ruleset.effective_from} overlaps {fa} (ends {a.ruleset.effective_to}) — periods must not overlap")
+            problems.append(
+                f"{fb}: ruleset.effective_from: {b_from} overlaps {fa.name} (in force until {a_to}) — periods must not "
+                f"overlap: start this period on {a_to + day} or end the other on {b_from - day}"
+            )
         elif gap > 1:
-            problems.append(f"{fb}: ruleset.effective_from {b.ruleset.effective_from} leaves a gap after {fa} (ends {a.ruleset.effective_to}) — periods must be contiguous")
+            problems.append(
+                f"{fb}: ruleset.effective_from: {b_from} leaves a gap after {fa.name} (in force until {a_to}); "
+                f"{a_to + day}..{b_from - day} has no rules — start this period on {a_to + day} or end the other on {b_from - day}"
+            )
     if problems:
         raise RuleSetError(problems)
     return RuleBook(path=path, periods=tuple(rs for rs, _ in loaded), files=tuple(f for _, f in loaded))
