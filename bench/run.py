@@ -1,0 +1,360 @@
+"""Benchmark medclaim against the read+write floor measured in the same run.
+
+    python -m bench.run --claims N [--people M] [--keep] [--scenario settle|continuation]
+
+1. Synthetic claims are generated once and cached in ``bench/data/`` (git-ignored).
+2. Each step of the scenario runs in a fresh subprocess under ``bench.measure``, which records
+   the step's wall time and its own peak RSS.
+3. A table (step, wall s, claims/s, peak RSS MiB, ratio to the baseline step) is printed and
+   written as JSON to ``bench/out/results-N.json``.
+
+Scenarios are lists of ``Step`` objects built by a function registered in ``SCENARIOS``; to add
+one (say, "settle 1M against a 9M ledger"), write a builder returning the data it needs and
+its steps, and register it.  See bench/README.md for how to read the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+GEN_VERSION = 1  # bump when medclaim.synth changes what a seed produces (invalidates the cache)
+RULES = "anhui/dongzhi-2021"
+
+
+@dataclass
+class Step:
+    """One measured command."""
+
+    name: str
+    argv: list[str]
+    description: str
+    rows: int  # claims the step processes, for claims/s
+    baseline: str | None = None  # name of the step it is compared with ("floor")
+    prepare: Callable[[], None] | None = None  # runs before (not timed), e.g. clear old output
+    available: Callable[[], str | None] | None = None  # None if runnable, else why not
+    ok_rc: tuple[int, ...] = (0,)
+    cleanup: list[Path] = field(default_factory=list)  # removed after the run unless --keep
+    verify: Callable[[], str | None] | None = None  # after an ok exit: None if the output is there
+    setup: bool = False  # a step that only builds state for a later one (shown, not compared)
+    requires: str | None = None  # name of an earlier step that must have succeeded
+
+
+@dataclass
+class DataSpec:
+    """A cached synthetic input file and the generator arguments that produce it."""
+
+    path: Path
+    claims: int
+    people: int | None
+    seed: int
+    months: str = "all"
+    setl_start: int = 0
+
+    def key(self) -> dict:
+        return {"claims": self.claims, "people": self.people, "seed": self.seed, "months": self.months,
+                "setl_start": self.setl_start, "gen_version": GEN_VERSION}
+
+
+@dataclass
+class Context:
+    claims: int
+    people: int | None
+    seed: int
+    width: int
+    keep: bool
+    data_dir: Path
+    out_dir: Path
+    python: str
+    medclaim: Path
+
+    def claims_path(self, n: int, tag: str = "") -> Path:
+        people = "" if self.people is None else f"-p{self.people}"
+        seed = "" if self.seed == 0 else f"-s{self.seed}"
+        return self.data_dir / f"claims-{n}{tag}{people}{seed}.parquet"
+
+
+# ------------------------------------------------------------------------------ steps
+
+
+def floor_step(ctx: Context, name: str, inputs: list[Path], rows: int, tag: str) -> Step:
+    out = ctx.out_dir / f"floor-{tag}.parquet"
+    return Step(
+        name=name,
+        argv=[ctx.python, "-m", "bench.floor", *map(str, inputs), "--out", str(out), "--width", str(ctx.width)],
+        description=f"read_parquet the input, write a {ctx.width}-column Parquet of the same rows (no settlement)",
+        rows=rows,
+        prepare=lambda: out.unlink(missing_ok=True),
+        cleanup=[out],
+    )
+
+
+_AVAILABILITY: dict[str, str | None] = {}
+
+
+def settle_available(ctx: Context) -> Callable[[], str | None]:
+    def check() -> str | None:
+        if "settle" not in _AVAILABILITY:
+            exe = ctx.medclaim
+            if not exe.exists():
+                why = f"{exe} does not exist"
+            else:
+                try:
+                    p = subprocess.run([str(exe), "settle", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                    last = (p.stderr.strip().splitlines() or p.stdout.strip().splitlines() or [""])[-1]
+                    why = None if p.returncode == 0 else f"`medclaim settle --help` exited {p.returncode}: {last[:200]}"
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    why = f"`medclaim settle --help` failed: {exc}"
+            _AVAILABILITY["settle"] = why
+        return _AVAILABILITY["settle"]
+
+    return check
+
+
+def settle_step(ctx: Context, name: str, input_: Path, out: Path, rows: int, *, fresh: bool, baseline: str | None,
+                setup: bool = False, requires: str | None = None, description: str = "") -> Step:
+    def prepare() -> None:
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)  # a leftover ledger would make this a no-op re-run
+
+    return Step(
+        name=name,
+        argv=[str(ctx.medclaim), "settle", str(input_), "--rules", RULES, "--out", str(out), "--quiet"],
+        description=description or f"medclaim settle {input_.name} --rules {RULES} into an empty output directory",
+        rows=rows,
+        baseline=baseline,
+        prepare=prepare,
+        available=settle_available(ctx),
+        ok_rc=(0, 1),  # 1 = some rows rejected (a crash also exits 1: hence `verify`)
+        cleanup=[out],
+        requires=requires,
+        verify=lambda: None if out.is_dir() and any(out.rglob("*.parquet")) else f"no Parquet ledger under {out}",
+        setup=setup,
+    )
+
+
+# ------------------------------------------------------------------------------ scenarios
+
+
+def scenario_settle(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
+    """Floor vs one fresh ``medclaim settle`` of N claims."""
+    data = DataSpec(ctx.claims_path(ctx.claims), ctx.claims, ctx.people, ctx.seed)
+    n = ctx.claims
+    return [data], [
+        floor_step(ctx, "floor", [data.path], n, f"{n}"),
+        settle_step(ctx, "settle", data.path, ctx.out_dir / f"settle-{n}", n, fresh=True, baseline="floor"),
+    ]
+
+
+def scenario_continuation(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
+    """Settle N new claims (December) against a ledger of 9×N earlier ones (January–November).
+
+    Provisional: it assumes a second ``settle`` into the same ``--out`` continues that ledger
+    (spec §5).  The floor reads both inputs and writes all rows, i.e. it assumes the ledger is
+    rewritten; if the ledger only appends, compare with ``floor`` of the new claims instead.
+    """
+    n, base_n = ctx.claims, 9 * ctx.claims
+    people = ctx.people if ctx.people is not None else max(1, (n + base_n) // 8)
+    base = DataSpec(ctx.claims_path(base_n, "-jan-nov"), base_n, people, ctx.seed, months="1-11")
+    new = DataSpec(ctx.claims_path(n, "-dec"), n, people, ctx.seed + 1, months="12", setl_start=base_n)
+    out = ctx.out_dir / f"continue-{n}"
+    return [base, new], [
+        floor_step(ctx, "floor-base", [base.path], base_n, f"base-{base_n}"),
+        settle_step(ctx, "settle-base", base.path, out, base_n, fresh=True, baseline="floor-base", setup=True,
+                    description=f"build the earlier ledger: settle {base_n:,} Jan–Nov claims"),
+        floor_step(ctx, "floor-continue", [new.path, base.path], n + base_n, f"continue-{n}"),
+        settle_step(ctx, "settle-continue", new.path, out, n, fresh=False, baseline="floor-continue", requires="settle-base",
+                    description=f"settle {n:,} December claims continuing the {base_n:,}-claim ledger"),
+    ]
+
+
+SCENARIOS: dict[str, Callable[[Context], tuple[list[DataSpec], list[Step]]]] = {
+    "settle": scenario_settle,
+    "continuation": scenario_continuation,
+}
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def measure(ctx: Context, step: Step, log: Path) -> dict:
+    """Run ``step`` under bench.measure; return its result record."""
+    rec: dict = {"name": step.name, "description": step.description, "argv": step.argv, "rows": step.rows,
+                 "baseline": step.baseline, "setup": step.setup}
+    why = step.available() if step.available else None
+    if why:
+        rec.update(status="not available", reason=why)
+        return rec
+    if step.prepare:
+        step.prepare()
+    result = ctx.out_dir / f".measure-{step.name}.json"
+    result.unlink(missing_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as lf:
+        subprocess.run([ctx.python, "-m", "bench.measure", str(result), "--", *step.argv], cwd=ROOT,
+                       stdout=lf, stderr=subprocess.STDOUT, check=False)
+    try:
+        m = json.loads(result.read_text())
+    except (OSError, ValueError):
+        rec.update(status="failed", reason=f"no measurement (see {log})")
+        return rec
+    finally:
+        result.unlink(missing_ok=True)
+    rec.update(rc=m["rc"], wall_s=round(m["wall_s"], 3), peak_rss_mib=round(m["peak_rss_bytes"] / 2**20, 1),
+               user_s=round(m["user_s"], 2), sys_s=round(m["sys_s"], 2), log=str(log.relative_to(ROOT)))
+    rec["claims_per_s"] = round(step.rows / m["wall_s"]) if m["wall_s"] > 0 else None
+    text = log.read_text(errors="replace") if log.exists() else ""
+    tail = (text.strip().splitlines() or [""])[-1][:200]
+    if m["rc"] not in step.ok_rc:
+        rec.update(status="failed", reason=f"exit {m['rc']}: {tail} (see {log.relative_to(ROOT)})")
+    elif "Traceback (most recent call last)" in text:
+        rec.update(status="failed", reason=f"traceback: {tail} (see {log.relative_to(ROOT)})")
+    elif step.verify and (why := step.verify()):
+        rec.update(status="failed", reason=f"{why} (see {log.relative_to(ROOT)})")
+    else:
+        rec["status"] = "ok"
+    return rec
+
+
+def ensure_data(ctx: Context, spec: DataSpec) -> dict | None:
+    """Generate ``spec`` unless a matching cached file exists; return the generate record if run."""
+    sidecar = spec.path.with_suffix(".json")
+    if spec.path.exists() and sidecar.exists():
+        try:
+            if json.loads(sidecar.read_text()) == spec.key():
+                return None
+        except ValueError:
+            pass
+    spec.path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [ctx.python, "-m", "bench.gen", "--claims", str(spec.claims), "--seed", str(spec.seed),
+            "--months", spec.months, "--setl-start", str(spec.setl_start), "--out", str(spec.path)]
+    if spec.people is not None:
+        argv += ["--people", str(spec.people)]
+    step = Step(f"generate {spec.path.name}", argv, "medclaim.synth.generate_claims + write_parquet", spec.claims)
+    print(f"generating {spec.claims:,} claims → {spec.path.relative_to(ROOT)} …", flush=True)
+    rec = measure(ctx, step, ctx.out_dir / "logs" / f"generate-{spec.path.stem}.log")
+    if rec.get("status") != "ok":
+        raise SystemExit(f"generation failed: {rec.get('reason')}")
+    sidecar.write_text(json.dumps(spec.key()))
+    return rec
+
+
+def fmt_table(records: list[dict]) -> str:
+    head = ["step", "wall s", "claims/s", "peak RSS MiB", "× floor time", "× floor RSS", "status"]
+    by_name = {r["name"]: r for r in records}
+    rows = []
+    for r in records:
+        ok = r.get("status") == "ok"
+        base = by_name.get(r.get("baseline") or "")
+        rt = rr = ""
+        if ok and base and base.get("status") == "ok":
+            rt = f"{r['wall_s'] / base['wall_s']:.2f}"
+            rr = f"{r['peak_rss_mib'] / base['peak_rss_mib']:.2f}"
+            r["ratio_wall"], r["ratio_rss"] = float(rt), float(rr)
+        status = r.get("status", "")
+        if status != "ok":
+            status += f": {r.get('reason', '')}"
+        elif r.get("setup"):
+            status = "ok (setup)"
+        rows.append([
+            r["name"],
+            f"{r['wall_s']:.2f}" if ok else "—",
+            f"{r['claims_per_s']:,}" if ok and r.get("claims_per_s") else "—",
+            f"{r['peak_rss_mib']:,.0f}" if ok else "—",
+            rt or "—",
+            rr or "—",
+            status,
+        ])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) if i in (0, 6) else str(c).rjust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description="Benchmark medclaim settle against the read+write floor.")
+    ap.add_argument("--claims", type=int, required=True, help="number of synthetic claims")
+    ap.add_argument("--people", type=int, default=None, help="number of people (default claims // 8)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="settle")
+    ap.add_argument("--width", type=int, default=40, help="columns of the floor's output (the ledger's width)")
+    ap.add_argument("--keep", action="store_true", help="keep the steps' outputs under bench/out/")
+    ap.add_argument("--only", action="append", default=[], help="run only the named step(s) (repeatable)")
+    args = ap.parse_args(argv)
+    if args.claims < 1:
+        ap.error("--claims must be >= 1")
+
+    bindir = Path(sys.executable).parent
+    ctx = Context(claims=args.claims, people=args.people, seed=args.seed, width=args.width, keep=args.keep,
+                  data_dir=BENCH / "data", out_dir=BENCH / "out", python=sys.executable,
+                  medclaim=bindir / ("medclaim.exe" if os.name == "nt" else "medclaim"))
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    specs, steps = SCENARIOS[args.scenario](ctx)
+    if args.only:
+        steps = [s for s in steps if s.name in args.only]
+
+    generated = [g for g in (ensure_data(ctx, s) for s in specs) if g]
+    records: list[dict] = []
+    for step in steps:
+        done = {r["name"]: r.get("status") for r in records}
+        if step.requires and done.get(step.requires) != "ok":
+            records.append({"name": step.name, "description": step.description, "argv": step.argv, "rows": step.rows,
+                            "baseline": step.baseline, "setup": step.setup, "status": "skipped",
+                            "reason": f"needs {step.requires}"})
+            continue
+        print(f"running {step.name} …", flush=True)
+        log = ctx.out_dir / "logs" / f"{args.scenario}-{args.claims}-{step.name}.log"
+        records.append(measure(ctx, step, log))
+    if not args.keep:
+        for step in steps:
+            for p in step.cleanup:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+    table = fmt_table(records)
+    print()
+    print(f"scenario {args.scenario}: {args.claims:,} claims"
+          + (f", {args.people:,} people" if args.people else "") + f"  ({platform.node()}, {os.cpu_count()} CPUs)")
+    if generated:
+        print(fmt_table(generated))
+        print()
+    print(table)
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    name = f"results-{args.claims}.json" if args.scenario == "settle" else f"results-{args.scenario}-{args.claims}.json"
+    out = ctx.out_dir / name
+    out.write_text(json.dumps({
+        "scenario": args.scenario,
+        "claims": args.claims,
+        "people": args.people,
+        "seed": args.seed,
+        "width": args.width,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"node": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "polars": version("polars"), "medclaim": version("medclaim")},
+        "data": [dict(asdict(s), path=str(s.path.relative_to(ROOT))) for s in specs],
+        "generated": generated,
+        "steps": records,
+    }, ensure_ascii=False, indent=2, default=str))
+    print(f"\nwrote {out.relative_to(ROOT)}")
+    return 0 if all(r.get("status") in ("ok", "not available", "skipped") for r in records) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
