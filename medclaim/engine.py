@@ -167,7 +167,7 @@ def coverage(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     """
     is_class = pl.col("cls")
     go = rs.basic.general_outpatient
-    go_tiers = [rs.tiers.index(t) for t in go.covered_tiers] if go and go.covered_tiers else None
+    go_tiers = [rs.tiers.index(t) for t in go.covered_tiers] if go and go.covered_tiers is not None else None
     reason = (
         pl.when(is_class == CLASS_ID[EXCLUDED])
         .then(pl.lit("class_excluded"))

@@ -7,6 +7,7 @@ running totals.  ``medclaim settle``, ``medclaim explain`` and the tests all cal
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import polars as pl
@@ -78,13 +79,27 @@ def reject_unmapped(frame: pl.DataFrame, rs: RuleSet, rules_file: str) -> pl.Dat
 # ------------------------------------------------------------------ the run
 
 
-def settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None = None) -> Settlement:
+#: Claims settled per engine pass.  People never straddle two chunks, so each chunk is an
+#: independent settlement; chunking bounds the memory of the wide intermediate frame.
+CHUNK_ROWS = 1_000_000
+
+
+def settle_claims(
+    claims: pl.DataFrame,
+    book: RuleBook,
+    openings: pl.DataFrame | None = None,
+    sink: Callable[[pl.DataFrame], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Settlement:
     """Settle every claim with the rule set in force for it, continuing from ``openings``.
 
     Periods are settled in date order; a later period of the same year continues from the running
     totals the earlier one left (the claims of a person-year are in end-date order, so every claim
-    of an earlier period comes first).
+    of an earlier period comes first).  With ``sink``, each checked ledger chunk is handed to it
+    (e.g. to be written) instead of being collected into ``Settlement.ledger``.
     """
+    if openings is not None and openings.height and openings.select(pl.struct(KEYS).is_duplicated().any()).item():
+        raise ValueError("opening balances hold the same person-year twice — rebuild the accumulator (medclaim ledger rebuild)")
     claims = claims.with_columns(period=period_index(book))
     no_rule = claims.filter(pl.col("period").is_null())
     rejects = [
@@ -96,25 +111,35 @@ def settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame |
             pl.col("enddate").cast(pl.String),
         )
     ]
+    periods_present = claims["period"].drop_nulls().unique().to_list()
     ledgers: list[pl.DataFrame] = []
     closing = openings
     for i, rs in enumerate(book.periods):
-        part = claims.filter(pl.col("period") == i)
-        if part.height == 0:
+        if i not in periods_present:
             continue
+        # (a filter copies every column: skip it when the whole input is one period)
+        part = claims if len(periods_present) == 1 and no_rule.height == 0 else claims.filter(pl.col("period") == i)
         mapped = engine.map_codes(part.lazy(), rs).collect()
+        del part
         bad = mapped.filter(pl.col("unmapped_column").is_not_null())
         if bad.height:
             rejects.append(reject_unmapped(bad, rs, str(book.file_of(rs))))
-        good = mapped.filter(pl.col("unmapped_column").is_null())
+        good = mapped.filter(pl.col("unmapped_column").is_null()) if bad.height else mapped
+        del mapped
         if rs.basic.reported is not None and "reported_hifp_pay" not in good.columns:
             raise ValueError(f"rule set {rs.id} takes basic payments as reported, but the input has no 统筹基金支出 / hifp_pay column")
-        ledger = settle_period(good, rs, closing)
-        ledgers.append(ledger)
-        period_closing = engine.closing_balances(ledger.lazy(), rs).collect()
-        closing = merge_balances(closing, period_closing)
+        period_closings = []
+        for ledger in settle_period(good, rs, closing, chunk_rows):
+            check_invariants(ledger)
+            period_closings.append(engine.closing_balances(ledger.lazy(), rs).collect())
+            if sink is not None:
+                sink(ledger)
+            else:
+                ledgers.append(ledger)
+        del good
+        if period_closings:
+            closing = merge_balances(closing, pl.concat(period_closings, how="diagonal_relaxed"))
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else empty_ledger()
-    check_invariants(ledger)
     return Settlement(
         ledger=ledger,
         rejects=pl.concat(rejects) if rejects else empty_rejects(),
@@ -122,14 +147,27 @@ def settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame |
     )
 
 
-def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | None) -> pl.DataFrame:
+def chunk_bounds(run_start: pl.Series, chunk_rows: int) -> list[tuple[int, int]]:
+    """Slices of about ``chunk_rows`` rows that begin at a person-year's first claim."""
+    n = run_start.len()
+    if n <= chunk_rows:
+        return [(0, n)]
+    starts = run_start.arg_true().to_numpy()
+    cuts = sorted({int(starts[min(starts.searchsorted(t), len(starts) - 1)]) for t in range(chunk_rows, n, chunk_rows)} - {0})
+    edges = [0, *cuts, n]
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | None, chunk_rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
+    """Order the period's claims once, then settle them chunk by chunk (whole person-years per chunk)."""
     lazy_openings = openings.lazy() if openings is not None else None
-    out = engine.settle_period(claims.lazy(), rs, lazy_openings).collect()
-    if out.height and out["psn_hash_collision"][0]:
+    ordered = engine.order_claims(claims.lazy(), rs).collect()
+    if ordered.height and ordered["psn_hash_collision"][0]:
         # two person ids share a 64-bit hash: fall back to the (slower) string sort
-        ordered = engine.order_claims_by_string(claims.lazy().with_columns(year=engine.benefit_year(rs)))
-        out = engine.settle_ordered(ordered, rs, lazy_openings).collect()
-    return label(out, rs)
+        ordered = engine.order_claims_by_string(claims.lazy().with_columns(year=engine.benefit_year(rs))).collect()
+    for lo, hi in chunk_bounds(ordered["run_start"], chunk_rows):
+        out = engine.settle_ordered(ordered.slice(lo, hi - lo).lazy(), rs, lazy_openings).collect()
+        yield label(out, rs)
 
 
 def label(ledger: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
@@ -144,7 +182,7 @@ def label(ledger: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
         ruleset_id=pl.lit(rs.id),
         ruleset_version=pl.lit(rs.ruleset.version),
     ).drop("cls", "ident", "psn_key", "psn_hash_collision", "unmapped_column", "period",
-           *[c for c in ledger.columns if c.startswith("open_")])
+           *[c for c in ledger.columns if c.startswith("open_")], strict=False)
 
 
 def merge_balances(old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
