@@ -1,1 +1,118 @@
 """`medclaim explain`: one person's year, step by step (registered on the main app)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import Out, app, guarded, log, setup_logging
+from .status import Exit
+
+
+@app.command()
+@guarded
+def explain(
+    psn_no: Annotated[Optional[str], typer.Argument(metavar="PSN_NO", help="The person number (人员编号), in full.", show_default=False)] = None,
+    ledger: Annotated[
+        Optional[Path],
+        typer.Option("--ledger", "-l", metavar="DIR", help="A ledger: the --out directory of `medclaim settle`, or a persistent ledger directory.", show_default=False),
+    ] = None,
+    input: Annotated[
+        Optional[list[Path]],
+        typer.Option("--input", "-i", metavar="FILE", help="Explain without a saved ledger: settle this person's claims from these extract files (repeatable; give every file holding the person's claims of the year).", exists=True, dir_okay=False, show_default=False),
+    ] = None,
+    rules: Annotated[
+        Optional[str],
+        typer.Option("--rules", "-r", metavar="RULESET", help="Rule set for --input (anhui/dongzhi-2021, a .yaml file or a region directory). With --ledger: where to find the rule sets the ledger names, if they moved.", show_default=False),
+    ] = None,
+    year: Annotated[Optional[int], typer.Option("--year", "-y", metavar="YEAR", help="Benefit year (default: the person's latest).", show_default=False)] = None,
+    claim: Annotated[Optional[str], typer.Option("--claim", "-c", metavar="SETL_ID", help="Show only this settlement (its figures still follow from the whole year).", show_default=False)] = None,
+    lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the explanation: zh or en (any medclaim/labels/<lang>.yaml).")] = "zh",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON (schema medclaim.explain/1, docs/explain.md).")] = False,
+    show_ids: Annotated[bool, typer.Option("--show-ids", help="Show person numbers in full (masked as 3417**********0433 otherwise, also in --json and logs).")] = False,
+    json_schema: Annotated[bool, typer.Option("--json-schema", help="Print the JSON Schema of --json output and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (--json output is still printed).")] = False,
+    log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", help="Append a log line to this file.", show_default=False)] = None,
+) -> Exit:
+    """Explain one person's benefit year claim by claim: each step of the waterfall with its rule and source.
+
+    For every claim, in settlement order: the cost split; basic insurance (class, tier, place,
+    deductible and why, ratio and its parts, the annual cap before/after and its cut); 大病
+    (cumulative base before/after, each segment crossed, threshold, cap, identity tilt); medical
+    assistance (base, ratio, annual limit used and left); what the patient pays; the year's running
+    totals.  Each figure cites the rule-set file, key and source document with its status.
+    The figures are the settlement engine's own (the ledger's columns); explain computes nothing.
+
+    \b
+    Examples (the sample month; `make demo` writes out/demo):
+      medclaim explain 341721000000000093 --ledger out/demo
+      medclaim explain 341721000000000093 --ledger out/demo --claim 3417212103002925 --lang en
+      medclaim explain 341721000000000093 --ledger out/demo --json > person.json
+      medclaim explain 341721000000000093 --rules anhui/dongzhi-2021 \\
+          -i sample_data/dongzhi-2021-03-hospital-a.csv \\
+          -i sample_data/dongzhi-2021-03-hospital-b.parquet \\
+          -i sample_data/dongzhi-2021-03-hospital-c.xlsx
+
+    Exit status 7 when the person (or the year, or the --claim settlement) has no claims in the
+    ledger or input.  Person numbers are masked unless --show-ids.  See docs/explain.md.
+    """
+    from . import explain as ex
+
+    setup_logging(log_file)
+    o = Out(quiet)
+    if json_schema:
+        sys.stdout.write(ex.render_json(ex.JSON_SCHEMA))
+        return Exit.OK
+    try:
+        labels = ex.load_labels(lang)
+    except ValueError as e:
+        o.error(str(e))
+        return Exit.USAGE
+    if not psn_no:
+        o.error("give the person number: medclaim explain PSN_NO --ledger DIR (or --input FILE --rules RULESET)")
+        return Exit.USAGE
+    if (ledger is None) == (not input):
+        o.error("give either --ledger DIR or --input FILE --rules RULESET (one of the two)")
+        return Exit.USAGE
+    if input and not rules:
+        o.error("--input needs --rules RULESET to settle the claims, e.g. --rules anhui/dongzhi-2021")
+        return Exit.USAGE
+    psn_no = psn_no.strip()
+    who = psn_no if show_ids else ex.mask_id(psn_no)
+
+    rejected: list[dict] = []
+    try:
+        if ledger is not None:
+            rows = ex.person_rows_from_ledger(ledger, psn_no)
+            where = str(ledger)
+            chosen = ex.choose_year(rows, psn_no, year, where, show_ids, claim)
+            ids = rows.filter(rows["year"] == chosen)["ruleset_id"].to_list()
+            index = ex.rules_for_ledger(ids, rules)
+            source = {"kind": "ledger", "paths": [str(ledger)]}
+        else:
+            settled = ex.person_rows_from_input(list(input or []), rules, psn_no)
+            rows, rejected = settled.rows, settled.rejected
+            where = ", ".join(str(p) for p in input or [])
+            if rows.height == 0 and rejected:
+                for r in rejected:
+                    o.warn(f"settlement {r.get('setl_id')} of person {who} was rejected ({r.get('reason_code')}): {r.get('message')}")
+            chosen = ex.choose_year(rows, psn_no, year, where, show_ids, claim)
+            index = ex.rule_index([settled.book])
+            source = {"kind": "input", "paths": [str(p) for p in input or []], "rules": rules}
+    except ex.ExplainNotFound as e:
+        o.error(e.message)
+        return Exit.NOT_FOUND
+    except ex.LedgerUnreadable as e:
+        o.error(str(e))
+        return Exit.INVALID_INPUT
+
+    doc = ex.explain_person(rows, psn_no, chosen, index, show_ids=show_ids, source=source, rejected=rejected, only=claim)
+    if as_json:
+        sys.stdout.write(ex.render_json(doc))
+    else:
+        o.result(ex.render_rich(doc, labels), ex.render_plain(doc, labels))
+    log.info("explained person %s, year %s: %d claim(s) from %s", who, chosen, len(doc["claims"]), where)
+    return Exit.OK

@@ -377,6 +377,12 @@ def critical_illness(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
         **{f"ci_band{i}_base": banded_share(after, x, [BandExpr(b.lower, b.upper, BP)], None) for i, b in enumerate(bands)},
         **{f"ci_band{i}_ratio": b.ratio_bp for i, b in enumerate(bands)},
     )
+    # what each band paid before the cap: differences of the banded formula over the first k
+    # bands, so the bands add up exactly to hifmi_pay + ci_cap_cut
+    def through(k: int) -> pl.Expr:
+        return banded_share(after, x, bands[:k], None) if k else pl.lit(0, dtype=I64)
+
+    lf = lf.with_columns(**{f"ci_band{i}_pay": through(i + 1) - through(i) for i in range(len(bands))})
     return lf.with_columns(
         hifmi_pay=banded_share(after, x, bands, cap_expr),
         ci_cap_cut=banded_share(after, x, bands, None) - banded_share(after, x, bands, cap_expr),
