@@ -78,22 +78,29 @@ def yuan_text_to_fen(col: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     Blank / null text gives fen = null and is_valid = True: the caller decides whether a blank
     means zero (optional amount parts) or a missing field (the total).
     """
-    s = col.cast(pl.String).str.strip_chars()
-    for full, half in _FULLWIDTH.items():
-        s = s.str.replace_all(full, half, literal=True)
-    s = s.str.replace_all(r"[¥￥元\s]", "").str.strip_chars()
+    return normalised_yuan_to_fen(normalise_yuan_text(col))
+
+
+def normalise_yuan_text(col: pl.Expr) -> pl.Expr:
+    """Yuan text without currency signs and spaces, full-width digits made ASCII.
+
+    Split from ``normalised_yuan_to_fen`` so a reader can materialise this column once: polars
+    re-evaluates a sub-expression each time it is used, and the parse uses it three times.
+    """
+    s = col.cast(pl.String).str.replace_many(list(_FULLWIDTH), list(_FULLWIDTH.values()))
+    return s.str.replace_all(r"[¥￥元\s]", "")
+
+
+def normalised_yuan_to_fen(s: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(fen, is_valid) of text already passed through ``normalise_yuan_text``.
+
+    The pattern check guarantees at most two decimals, so the Decimal(38, 2) cast is exact.
+    """
     blank = s.is_null() | (s == "")
     ok = s.str.contains(_YUAN_RE)
-    clean = s.str.replace_all(",", "", literal=True)
-    neg = clean.str.starts_with("-")
-    body = clean.str.strip_prefix("-")
-    int_part = body.str.split(".").list.get(0, null_on_oob=True)
-    frac = body.str.split(".").list.get(1, null_on_oob=True).fill_null("")
-    frac2 = (frac + "00").str.slice(0, 2)
-    fen = int_part.cast(pl.Int64, strict=False) * 100 + frac2.cast(pl.Int64, strict=False)
-    fen = pl.when(neg).then(-fen).otherwise(fen)
-    valid = blank | ok
-    return pl.when(ok).then(fen).otherwise(None), valid
+    dec = s.str.replace_all(",", "", literal=True).cast(pl.Decimal(38, 2), strict=False)
+    fen = (dec * 100).cast(pl.Int64, strict=False)
+    return pl.when(ok).then(fen).otherwise(None), blank | ok
 
 
 def fen_to_yuan_expr(fen: pl.Expr) -> pl.Expr:

@@ -49,6 +49,7 @@ class RejectReason(str, Enum):
     END_BEFORE_START = "end_before_start"
     BAD_FLAG = "bad_flag"  # referral flag not 是/否/1/0/Y/N
     DUPLICATE_SETL_ID = "duplicate_setl_id"
+    BAD_ROW = "bad_row"  # a CSV line whose field count differs from the header (shifted columns)
     UNKNOWN_CODE = "unknown_code"  # med_type / hosp_lv / place / identity not mapped by the rule set
     NO_RULE_IN_FORCE = "no_rule_in_force"  # no rule-set period covers the claim's date
     ALREADY_SETTLED = "already_settled"  # setl_id already in the ledger (monthly runs)
