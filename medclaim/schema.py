@@ -27,6 +27,7 @@ CLAIM_SCHEMA: dict[str, pl.DataType] = {
     "overlmt_selfpay": pl.Int64(),  # over price limit, fen
     "preselfpay_amt": pl.Int64(),  # class-B first self-pay, fen
     "inscp_scp_amt": pl.Int64(),  # within policy scope, fen
+    "reported_hifp_pay": pl.Int64(),  # 统筹基金支出 as the basic fund reported it (null if not given)
     "benefit_start": pl.Date(),  # 待遇开始日期, null = covered from the start of the year
     "source_file": pl.String(),  # file the row came from (for rejects and audit)
     "source_row": pl.Int64(),  # 1-based data row number in that file (header excluded)

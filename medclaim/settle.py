@@ -48,13 +48,13 @@ def period_index(book: RuleBook) -> pl.Expr:
     return expr
 
 
-def reject_rows(frame: pl.DataFrame, column: pl.Expr, reason: RejectReason, message: pl.Expr, raw: pl.Expr) -> pl.DataFrame:
+def reject_rows(frame: pl.DataFrame, column: pl.Expr, reason: RejectReason | pl.Expr, message: pl.Expr, raw: pl.Expr) -> pl.DataFrame:
     return frame.select(
         pl.col("source_file"),
         pl.col("source_row"),
         pl.col("setl_id"),
         column.alias("column"),
-        pl.lit(reason.value).alias("reason_code"),
+        (pl.lit(reason.value) if isinstance(reason, RejectReason) else reason).alias("reason_code"),
         message.alias("message"),
         raw.alias("raw"),
     ).cast(empty_rejects().schema)
@@ -74,6 +74,31 @@ def reject_unmapped(frame: pl.DataFrame, rs: RuleSet, rules_file: str) -> pl.Dat
         col, value, pl.lit(rs.id), table, pl.lit(rules_file),
     )
     return reject_rows(frame, col, RejectReason.UNKNOWN_CODE, message, pl.format("{}={}", col, value))
+
+
+def unusable_reported() -> pl.Expr:
+    """Basic payment as reported: missing, negative, or more than the policy-scope amount."""
+    v = pl.col("reported_hifp_pay")
+    return v.is_null() | (v < 0) | (v > pl.col("inscp_scp_amt"))
+
+
+def split_unusable_reported(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    if "reported_hifp_pay" not in frame.columns:
+        frame = frame.with_columns(reported_hifp_pay=pl.lit(None, dtype=pl.Int64))
+    bad = unusable_reported()
+    return frame.filter(~bad), frame.filter(bad)
+
+
+def reject_unusable_reported(frame: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
+    v = pl.col("reported_hifp_pay")
+    missing = v.is_null()
+    message = (
+        pl.when(missing)
+        .then(pl.format("rule set {} takes basic insurance as the basic fund reported it, but 统筹基金支出 (hifp_pay) is empty or not an amount — fill it in", pl.lit(rs.id)))
+        .otherwise(pl.format("统筹基金支出 (hifp_pay) {} fen is negative or above the policy-scope amount {} fen — correct the row", v, pl.col("inscp_scp_amt")))
+    )
+    reason = pl.when(missing).then(pl.lit(RejectReason.MISSING_FIELD.value)).otherwise(pl.lit(RejectReason.INCONSISTENT_AMOUNTS.value))
+    return reject_rows(frame, pl.lit("reported_hifp_pay"), reason, message, v.cast(pl.String).fill_null(""))
 
 
 # ------------------------------------------------------------------ the run
@@ -126,8 +151,10 @@ def settle_claims(
             rejects.append(reject_unmapped(bad, rs, str(book.file_of(rs))))
         good = mapped.filter(pl.col("unmapped_column").is_null()) if bad.height else mapped
         del mapped
-        if rs.basic.reported is not None and "reported_hifp_pay" not in good.columns:
-            raise ValueError(f"rule set {rs.id} takes basic payments as reported, but the input has no 统筹基金支出 / hifp_pay column")
+        if rs.basic.reported is not None:
+            good, unusable = split_unusable_reported(good)
+            if unusable.height:
+                rejects.append(reject_unusable_reported(unusable, rs))
         period_closings = []
         for ledger in settle_period(good, rs, closing, chunk_rows):
             check_invariants(ledger)

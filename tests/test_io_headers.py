@@ -44,6 +44,7 @@ EXPECTED = {
     "overlmt_selfpay": 500,
     "preselfpay_amt": 200,
     "inscp_scp_amt": 8300,
+    "reported_hifp_pay": None,  # no 统筹基金支出 column in these files
     "benefit_start": dt.date(2021, 1, 1),
 }
 
@@ -172,6 +173,7 @@ def test_real_anhui_export_header(tmp_path):
         "overlmt_selfpay": "超限价自费费用",
         "preselfpay_amt": "先行自付金额",
         "inscp_scp_amt": "范围内费用",
+        "reported_hifp_pay": "统筹基金支出",  # read; used only by rule sets with basic.reported
         "med_type": "医疗类别",
     }
     row = [
@@ -181,6 +183,7 @@ def test_real_anhui_export_header(tmp_path):
     ]  # fmt: skip
     got = read_one(write_csv(tmp_path / "anhui.csv", header, row))
     assert got["psn_idet_type"] == "" and got["inscp_scp_amt"] == 85000
+    assert got["reported_hifp_pay"] == 24500  # 统筹基金支出 245 yuan
     assert got["med_type"] == "普通住院" and got["hosp_lv"] == "二级甲等"
 
 

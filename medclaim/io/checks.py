@@ -43,6 +43,9 @@ from medclaim.schema import RejectReason
 
 AMOUNT_PARTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
 AMOUNT_FIELDS = ("medfee_sumamt", *AMOUNT_PARTS, "inscp_scp_amt")
+#: Parsed but never a reason to reject here: only a rule set taking basic insurance as reported
+#: uses it, and settlement rejects a row whose value it needs and cannot use.
+REPORTED_FIELDS = ("reported_hifp_pay",)
 DATE_FIELDS = ("begndate", "enddate", "benefit_start")
 #: Canonical fields parsed from the file (everything in CLAIM_SCHEMA but source_file/source_row).
 PARSED_FIELDS = (
@@ -58,6 +61,7 @@ PARSED_FIELDS = (
     "medfee_sumamt",
     *AMOUNT_PARTS,
     "inscp_scp_amt",
+    "reported_hifp_pay",
     "benefit_start",
 )
 
@@ -90,7 +94,7 @@ _KINDS = {
     "pay_loc": "text",
     "refl_flag": "flag",
     **{f: "date" for f in DATE_FIELDS},
-    **{f: "amount" for f in AMOUNT_FIELDS},
+    **{f: "amount" for f in AMOUNT_FIELDS + REPORTED_FIELDS},
 }
 #: What an absent optional column means: ordinary resident, local care, not referred, no
 #: benefit start; amounts are handled as blanks (parts 0, scope derived).

@@ -72,6 +72,16 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "policy_scope_amount",
         "in_scope",
     ),
+    # Read only by rule sets that take basic insurance as settled by the basic fund (basic.reported),
+    # e.g. a 大病 insurer's view; otherwise the engine computes basic insurance itself.
+    "reported_hifp_pay": (
+        "hifp_pay",
+        "统筹基金支出",
+        "基本医疗保险统筹基金支出",
+        "统筹基金支付",
+        "reported_hifp_pay",
+        "basic_fund_paid",
+    ),
     "benefit_start": ("benefit_start", "待遇开始日期", "待遇享受开始日期", "benefits_start", "benefit_start_date"),
 }
 
