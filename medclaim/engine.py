@@ -179,12 +179,15 @@ def coverage(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
             pl.lit("general_outpatient_tier_not_covered")
         )
     reason = reason.otherwise(None)
+    # class-B first self-pay joins the compliant amount only for the 大病 classes of a region that
+    # counts it; assistance then works on what 大病 left of that same compliant amount
     counts_pre = rs.critical is not None and rs.critical.include_preselfpay is not None
+    pre_classes = in_classes(rs.critical.classes) if counts_pre else pl.lit(False)
     return lf.with_columns(not_covered_reason=reason).with_columns(
         covered=pl.col("not_covered_reason").is_null(),
     ).with_columns(
         scope=pl.when("covered").then(pl.col("inscp_scp_amt")).otherwise(0),
-        pre=pl.when("covered").then(pl.col("preselfpay_amt")).otherwise(0) if counts_pre else pl.lit(0, dtype=I64),
+        pre=pl.when(pl.col("covered") & pre_classes).then(pl.col("preselfpay_amt")).otherwise(0) if counts_pre else pl.lit(0, dtype=I64),
     )
 
 

@@ -234,6 +234,7 @@ def check_invariants(ledger: pl.DataFrame) -> None:
     money = ["hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "act_pay_dedc"]
     claim = ~pl.col("is_reversal")
     checks = {
+        "amounts present": pl.all_horizontal([pl.col(c).is_not_null() for c in ("medfee_sumamt", "inscp_scp_amt", *money)]),
         "fund_pay_sumamt = hifp_pay + hifmi_pay + maf_pay": pl.col("fund_pay_sumamt")
         == pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
         "psn_part_amt + fund_pay_sumamt = medfee_sumamt": pl.col("psn_part_amt") + pl.col("fund_pay_sumamt")
