@@ -22,11 +22,23 @@ from .money import BP
 RUN_START = "run_start"
 
 
+RUN_FIRST = "run_first"
+
+
+def mark_run_first() -> pl.Expr:
+    """Row index of each person-year's first claim (within this frame), for ``running_total``."""
+    idx = pl.int_range(pl.len(), dtype=pl.UInt32)
+    return pl.when(pl.col(RUN_START)).then(idx).otherwise(None).forward_fill().alias(RUN_FIRST)
+
+
 def running_total(x: pl.Expr, opening: pl.Expr | int = 0) -> pl.Expr:
-    """Opening balance + cumulative sum of ``x`` within the person-year, including this claim."""
+    """Opening balance + cumulative sum of ``x`` within the person-year, including this claim.
+
+    One scan: the column's cumulative sum minus its value just before the run's first claim.
+    Needs the ``run_first`` column (``mark_run_first``).
+    """
     cs = x.cum_sum()
-    run_offset = pl.when(pl.col(RUN_START)).then(cs - x).otherwise(None).forward_fill()
-    return cs - run_offset + opening
+    return cs - (cs - x).gather(pl.col(RUN_FIRST)) + opening
 
 
 def running_count(flag: pl.Expr, opening: pl.Expr | int = 0) -> pl.Expr:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .annual import RUN_START, BandExpr, banded_share, capped_share, last_in_run, running_total
+from .annual import RUN_START, BandExpr, mark_run_first, banded_share, capped_share, last_in_run, running_total
 from .money import BP, apply_ratio
 from .rules import BENEFIT_CLASSES, EXCLUDED, ORDINARY, PLACES, RuleSet, TierAmounts, TierRatios
 
@@ -459,7 +459,7 @@ def settle_period(claims: pl.LazyFrame, rs: RuleSet, openings: pl.LazyFrame | No
 
 
 def settle_ordered(lf: pl.LazyFrame, rs: RuleSet, openings: pl.LazyFrame | None) -> pl.LazyFrame:
-    lf = join_openings(lf, openings, accumulator_columns(rs))
+    lf = join_openings(lf.with_columns(mark_run_first()), openings, accumulator_columns(rs))
     lf = coverage(lf, rs).with_columns(
         dedc=pl.lit(0, dtype=I64), ratio_bp=pl.lit(0, dtype=I64), hifp_raw=pl.lit(0, dtype=I64),
         ytd_admissions=opening("ytd_admissions"), ytd_chronic_scope=opening("ytd_chronic_scope"),

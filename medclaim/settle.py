@@ -208,7 +208,7 @@ def label(ledger: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
         identity=pl.col("ident").replace_strict(dict(enumerate(rs.identities)), return_dtype=pl.String),
         ruleset_id=pl.lit(rs.id),
         ruleset_version=pl.lit(rs.ruleset.version),
-    ).drop("cls", "ident", "psn_key", "psn_hash_collision", "unmapped_column", "period",
+    ).drop("cls", "ident", "psn_key", "psn_hash_collision", "unmapped_column", "period", "run_first",
            *[c for c in ledger.columns if c.startswith("open_")], strict=False)
 
 
