@@ -158,25 +158,72 @@ def scenario_settle(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
     ]
 
 
-def scenario_continuation(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
-    """Settle N new claims (December) against a ledger of 9×N earlier ones (January–November).
+def ledger_step(ctx: Context, name: str, inputs: list[Path], ledger: Path, rows: int, *, fresh: bool, run: int,
+                baseline: str | None = None, setup: bool = False, requires: str | None = None, description: str = "") -> Step:
+    """``medclaim settle INPUTS --ledger LEDGER``: a monthly run against a persistent ledger."""
 
-    Provisional: it assumes a second ``settle`` into the same ``--out`` continues that ledger
-    (spec §5).  The floor reads both inputs and writes all rows, i.e. it assumes the ledger is
-    rewritten; if the ledger only appends, compare with ``floor`` of the new claims instead.
+    def prepare() -> None:
+        if fresh:
+            shutil.rmtree(ledger, ignore_errors=True)
+
+    def verify() -> str | None:
+        try:
+            head = json.loads((ledger / "HEAD.json").read_text())
+        except (OSError, ValueError):
+            return f"no committed ledger in {ledger}"
+        return None if head.get("run") == run else f"ledger {ledger} is at run {head.get('run')}, expected {run}"
+
+    return Step(
+        name=name,
+        argv=[str(ctx.medclaim), "settle", *map(str, inputs), "--rules", RULES, "--ledger", str(ledger), "--quiet"],
+        description=description,
+        rows=rows,
+        baseline=baseline,
+        prepare=prepare,
+        available=settle_available(ctx),
+        ok_rc=(0, 1),
+        cleanup=[ledger],
+        verify=verify,
+        setup=setup,
+        requires=requires,
+    )
+
+
+def scenario_continuation(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
+    """December (0.1×N claims) settled into a ledger that already holds January–November (0.9×N
+    claims of the same people and year), against settling all N from scratch with ``--out``.
+
+    The ``× floor time`` column of ``settle-month`` is its ratio to ``settle-scratch``: what a
+    monthly run costs relative to re-settling the whole year.  ``settle-base`` only builds the
+    ledger (setup, not compared).
     """
-    n, base_n = ctx.claims, 9 * ctx.claims
-    people = ctx.people if ctx.people is not None else max(1, (n + base_n) // 8)
+    n = ctx.claims
+    month_n = max(1, n // 10)
+    base_n = n - month_n
+    people = ctx.people if ctx.people is not None else max(1, n // 8)
     base = DataSpec(ctx.claims_path(base_n, "-jan-nov"), base_n, people, ctx.seed, months="1-11")
-    new = DataSpec(ctx.claims_path(n, "-dec"), n, people, ctx.seed + 1, months="12", setl_start=base_n)
-    out = ctx.out_dir / f"continue-{n}"
+    new = DataSpec(ctx.claims_path(month_n, "-dec"), month_n, people, ctx.seed + 1, months="12", setl_start=base_n)
+    ledger = ctx.out_dir / f"continuation-{n}-ledger"
+    scratch = ctx.out_dir / f"continuation-{n}-scratch"
     return [base, new], [
-        floor_step(ctx, "floor-base", [base.path], base_n, f"base-{base_n}"),
-        settle_step(ctx, "settle-base", base.path, out, base_n, fresh=True, baseline="floor-base", setup=True,
-                    description=f"build the earlier ledger: settle {base_n:,} Jan–Nov claims"),
-        floor_step(ctx, "floor-continue", [new.path, base.path], n + base_n, f"continue-{n}"),
-        settle_step(ctx, "settle-continue", new.path, out, n, fresh=False, baseline="floor-continue", requires="settle-base",
-                    description=f"settle {n:,} December claims continuing the {base_n:,}-claim ledger"),
+        floor_step(ctx, "floor", [base.path, new.path], n, f"continuation-{n}"),
+        Step(
+            name="settle-scratch",
+            argv=[str(ctx.medclaim), "settle", str(base.path), str(new.path), "--rules", RULES, "--out", str(scratch), "--quiet"],
+            description=f"medclaim settle Jan–Nov + Dec ({n:,} claims) --out: the whole year from scratch",
+            rows=n,
+            baseline="floor",
+            prepare=lambda: shutil.rmtree(scratch, ignore_errors=True),
+            available=settle_available(ctx),
+            ok_rc=(0, 1),
+            cleanup=[scratch],
+            verify=lambda: None if (scratch / "ledger.parquet").exists() else f"no ledger.parquet in {scratch}",
+        ),
+        ledger_step(ctx, "settle-base", [base.path], ledger, base_n, fresh=True, run=1, setup=True,
+                    description=f"build the ledger: settle {base_n:,} Jan–Nov claims --ledger (setup)"),
+        ledger_step(ctx, "settle-month", [new.path], ledger, month_n, fresh=False, run=2, baseline="settle-scratch",
+                    requires="settle-base",
+                    description=f"settle {month_n:,} December claims --ledger, continuing the {base_n:,}-claim ledger"),
     ]
 
 

@@ -33,6 +33,8 @@ rules_app = typer.Typer(help="List and check rule sets.", no_args_is_help=True, 
 app.add_typer(rules_app, name="rules")
 
 log = logging.getLogger("medclaim")
+log.addHandler(logging.NullHandler())  # no stderr echo unless --log-file adds a handler
+log.propagate = False
 
 
 class Format(str, Enum):
@@ -73,10 +75,16 @@ class Out:
 
 
 def setup_logging(log_file: Path | None) -> None:
+    """Append INFO and above to ``log_file`` (one handler per file, however often called)."""
     if log_file is None:
         return
+    log_file = Path(log_file)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    target = str(log_file.resolve())
+    if any(isinstance(h, logging.FileHandler) and h.baseFilename == target for h in log.handlers):
+        return
     handler = logging.FileHandler(log_file, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
 
@@ -143,31 +151,58 @@ def main(
 def settle(
     inputs: Annotated[list[Path], typer.Argument(help="Extract files: .csv (UTF-8 or GBK), .parquet, .xlsx. Several files = one month from several hospitals.", exists=True, dir_okay=False)],
     rules: Annotated[str, typer.Option("--rules", "-r", help="Rule set: an id under rules/ (anhui/dongzhi-2021), a .yaml file, or a region directory of periods.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for ledger.parquet, rejects.csv, summary.txt/json.")],
-    format: Annotated[Optional[list[Format]], typer.Option("--format", "-f", help="Also write the ledger as CSV and/or Excel (repeatable).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="One-off run: directory for ledger.parquet, rejects.csv, summary.txt/json (every person starts the year from zero).", show_default=False)] = None,
+    ledger: Annotated[Optional[Path], typer.Option("--ledger", "-l", help="Monthly run: append to the persistent ledger in this directory (created if new), continuing each person's year from it; see docs/ledger.md.", show_default=False)] = None,
+    wait: Annotated[float, typer.Option("--wait", help="With --ledger: if another run holds the ledger, wait up to this many seconds for it (default: exit at once with status 6).", min=0)] = 0.0,
+    format: Annotated[Optional[list[Format]], typer.Option("--format", "-f", help="Also write the ledger (with --ledger: this run's entries) as CSV and/or Excel (repeatable).")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (for cron).")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append a log of the run to this file.")] = None,
 ) -> Exit:
     """Settle claims through basic insurance, 大病 and medical assistance and write the ledger.
 
+    Give exactly one of --out (a one-off run from scratch) or --ledger (the next monthly run of a
+    persistent ledger: claims already in it are not paid again, each person-year continues from it).
+
     Example: medclaim settle sample_data/dongzhi-2021-03-hospital-a.csv --rules anhui/dongzhi-2021 --out out/2021-03
 
-    Exit status 0 when every row settled, 1 when some rows were rejected (see rejects.csv).
+    Example: medclaim settle extracts/2021-03/*.csv --rules anhui/dongzhi-2021 --ledger /srv/medclaim/ledger --quiet
+
+    Exit status 0 when every row settled, 1 when some rows were rejected (see rejects.csv),
+    5 when every claim was already in the ledger, 6 when another run holds the ledger.
     """
-    from .pipeline import settle_files
+    from .pipeline import settle_files, settle_into_ledger
+    from .store import LedgerError
     from .summary import render_plain, render_rich
 
     setup_logging(log_file)
     o = Out(quiet)
-    result = settle_files(inputs, rules, out, [f.value for f in format or []], encoding)
+    if (out is None) == (ledger is None):
+        o.error("give exactly one of --out DIR (one-off run) or --ledger DIR (monthly run against a persistent ledger)")
+        return Exit.USAGE
+    formats = [f.value for f in format or []]
+    log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")
+    if out is not None:
+        result = settle_files(inputs, rules, out, formats, encoding)
+        where = out
+    else:
+        try:
+            result = settle_into_ledger(inputs, rules, ledger, formats, encoding, wait)
+        except LedgerError as e:
+            o.error(str(e))
+            return e.status
+        where = ledger / "runs" / f"run-{result.run:06d}" if result.run else None
     for w in result.warnings:
         o.warn(w)
     s = result.summary
-    o.result(render_rich(s), render_plain(s))
-    log.info("settled %s claims, rejected %s rows into %s", s["claims_settled"], s["rows_rejected"], out)
-    if s["rows_rejected"]:
-        o.warn(f"{s['rows_rejected']} row(s) rejected — see {out / 'rejects.csv'}")
+    if result.run is not None or out is not None:
+        o.result(render_rich(s), render_plain(s))
+    for m in result.messages:
+        o.info(m)
+    log.info("exit %d: settled %s claims, rejected %s rows%s", int(result.status), s["claims_settled"], s["rows_rejected"],
+             f" into {where}" if where else "")
+    if s["rows_rejected"] and where is not None:
+        o.warn(f"{s['rows_rejected']} row(s) rejected — see {where / 'rejects.csv'}")
     return result.status
 
 

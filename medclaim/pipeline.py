@@ -1,18 +1,36 @@
-"""`medclaim settle` as a library call: read the extracts, settle, check, write, summarise."""
+"""`medclaim settle` as a library call: read the extracts, settle, check, write, summarise.
+
+Two ways to run:
+
+* ``settle_files`` — from scratch into an ``--out`` directory (one-off, as an auditor recomputes a month);
+* ``settle_into_ledger`` / ``append_claims`` — a monthly run against a persistent ``--ledger``
+  directory (``medclaim.store``): continue each person-year from the ledger's running totals,
+  settle only new settlement ids, commit atomically, write a manifest.  ``reverse_claims`` appends
+  reversal entries (冲正) for settled claims.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import getpass
+import platform
+import socket
+import sys
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from . import __version__
 from .io import read_claims
-from .output import write_ledger, write_rejects, write_summary
-from .rules import load_rulebook
+from .output import EXCEL_MAX_ROWS, for_people, ledger_order, write_ledger, write_rejects, write_summary
+from .rules import RuleBook, load_rulebook
+from .schema import RejectReason, empty_rejects
 from .settle import Settlement, settle_claims
 from .status import Exit
+from .store import Ledger, RunPlan, sha256_file, utc_now
 from .summary import build_summary, render_plain
 
 
@@ -23,6 +41,8 @@ class RunResult:
     settlement: Settlement
     written: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    run: int | None = None  # ledger runs: the run number committed (None: nothing committed)
+    messages: list[str] = field(default_factory=list)  # ledger runs: what to tell the user (late claims, nothing new…)
 
 
 def unverified_warning(book) -> list[str]:
@@ -59,3 +79,271 @@ def settle_files(
     written += write_summary(summary, render_plain(summary), out_dir)
     status = Exit.REJECTS if rejects.height else Exit.OK
     return RunResult(status=status, summary=summary, settlement=settlement, written=written, warnings=unverified_warning(book))
+
+
+# ------------------------------------------------------------------ manifests
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def rules_manifest(rules: str | Path | None, book: RuleBook) -> dict[str, Any]:
+    return {
+        "spec": None if rules is None else str(rules),
+        "periods": [
+            {
+                "id": rs.id,
+                "version": rs.ruleset.version,
+                "effective": [str(rs.ruleset.effective_from), str(rs.ruleset.effective_to)],
+                "file": str(f),
+                "sha256": sha256_file(f) if Path(f).is_file() else None,
+                "unverified_parameters": len(rs.unverified()),
+            }
+            for rs, f in zip(book.periods, book.files)
+        ],
+    }
+
+
+def inputs_manifest(inputs: list[Path], stats: list[Any] | None = None) -> list[dict[str, Any]]:
+    by_path = {s.path: dataclasses.asdict(s) for s in stats or [] if dataclasses.is_dataclass(s)}
+    out = []
+    for p in inputs:
+        p = Path(p)
+        entry: dict[str, Any] = {"path": str(p), "absolute": str(p.resolve()), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
+        extra = by_path.get(str(p)) or by_path.get(p.name) or {}
+        entry.update({k: v for k, v in extra.items() if k != "path"})
+        out.append(entry)
+    return out
+
+
+def environment() -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in some containers
+        user = None
+    return {
+        "medclaim": __version__,
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "pyarrow": _version("pyarrow"),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "user": user,
+        "argv": list(sys.argv),
+    }
+
+
+def build_manifest(plan: RunPlan, summary: dict[str, Any], started: str, rules: dict[str, Any],
+                   inputs: list[dict[str, Any]], head_before: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    totals = summary["totals_fen"]
+    m = {
+        "schema": "medclaim.run/1",
+        "run": plan.run,
+        "kind": plan.kind,
+        "started_utc": started,
+        "ended_utc": None,  # filled at commit
+        "inputs": inputs,
+        "rules": rules,
+        "counts": {
+            "rows_read": summary["rows_read"],
+            "entries": plan.entries.height,
+            "claims_settled": summary["claims_settled"],
+            "rows_rejected": summary["rows_rejected"],
+            "people": summary["people_settled"],
+            **plan.counts,
+            "rejects_by_reason": summary["rejects_by_reason"],
+        },
+        "totals_fen": {k: totals[k] for k in ("medfee_sumamt", "inscp_scp_amt", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt")},
+        "ledger_before": head_before,
+        "environment": environment(),
+    }
+    m.update(extra or {})
+    return m
+
+
+# ------------------------------------------------------------------ ledger runs
+
+
+def _run_files(plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str]) -> dict[str, Any]:
+    import json
+
+    text = render_plain(summary)
+    files = {
+        "rejects.csv": lambda p: plan.rejects.sort("source_file", "source_row", nulls_last=True).write_csv(p, include_bom=True),
+        "summary.json": lambda p: p.write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"),
+        "summary.txt": lambda p: p.write_text(text, encoding="utf-8"),
+        "manifest.json": manifest,  # completed and written by the commit
+    }
+    if plan.entries.height and "csv" in formats:
+        files["ledger.csv"] = lambda p: for_people(ledger_order(plan.entries)).write_csv(p, include_bom=True)
+    if plan.entries.height and "xlsx" in formats and plan.entries.height <= EXCEL_MAX_ROWS:
+        files["ledger.xlsx"] = lambda p: for_people(ledger_order(plan.entries)).write_excel(p, worksheet="ledger")
+    return files
+
+
+def _commit(lg: Ledger, plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str]) -> list[Path]:
+    import json
+
+    files = _run_files(plan, summary, manifest, formats)
+
+    def write_manifest(p: Path) -> None:
+        manifest["ended_utc"] = utc_now()
+        manifest["ledger_after"] = {"run": plan.run, "entries": lg.head.entries + plan.entries.height}
+        p.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+
+    files["manifest.json"] = write_manifest
+    head = lg.commit(plan, files)
+    run_dir = lg.root / "runs" / f"run-{plan.run:06d}"
+    written = [run_dir / name for name in files]
+    if plan.entries.height:
+        written.insert(0, lg.root / head.parts[-1].file)
+    return written
+
+
+def _late_message(entries: pl.DataFrame) -> list[str]:
+    if entries.height == 0 or "late" not in entries.columns:
+        return []
+    late = entries.filter(pl.col("late"))
+    if late.height == 0:
+        return []
+    ids = late["setl_id"].head(5).to_list()
+    return [
+        f"{late.height} late claim(s): they ended before a claim of the same person-year settled in an earlier run, "
+        f"so they were settled after the year's settled claims (ledger column late=true), e.g. {', '.join(ids)}"
+    ]
+
+
+def append_claims(
+    ledger_dir: Path | str,
+    claims: pl.DataFrame,
+    book: RuleBook,
+    *,
+    rules: str | Path | None = None,
+    read_rejects: pl.DataFrame | None = None,
+    rows_read: int | None = None,
+    inputs: list[dict[str, Any]] | None = None,
+    formats: list[str] | None = None,
+    wait: float = 0.0,
+    lock: Ledger | None = None,
+    started: str | None = None,
+) -> RunResult:
+    """Settle canonical ``claims`` into the ledger at ``ledger_dir`` as one run (library entry point).
+
+    ``lock``: an already opened ``Ledger`` (the caller holds its lock); otherwise it is opened here.
+    """
+    started = started or utc_now()
+    if lock is None:
+        with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
+            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started)
+    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started)
+
+
+def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_rejects, rows_read, inputs, formats, started) -> RunResult:
+    read_rejects = read_rejects if read_rejects is not None else empty_rejects()
+    rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
+    head_before = {"run": lg.head.run, "entries": lg.head.entries}
+    plan = lg.plan_settle(claims, book)
+    rejects = pl.concat([read_rejects, plan.rejects])
+    plan.rejects = rejects
+    plan.settlement.rejects = rejects
+    c = plan.counts
+    summary = build_summary(
+        plan.entries,
+        rejects,
+        rows_read,
+        rules=[rs.id for rs in book.periods],
+        unverified=sum(len(rs.unverified()) for rs in book.periods),
+        extra={
+            "inputs": [i["path"] for i in inputs or []],
+            "ledger": str(lg.root),
+            "run": plan.run,
+            "already_settled": c["already_settled"],
+            "late_claims": c["late_claims"],
+            "resettled": c["resettled"],
+        },
+    )
+    messages = _late_message(plan.entries)
+    warnings = unverified_warning(book)
+    if plan.entries.height == 0 and (c["already_settled"] or rows_read == 0):
+        others = rejects.height - c["already_settled"]
+        msg = (f"nothing new: {c['already_settled']} claim(s) already settled in ledger {lg.root}; nothing written"
+               if rows_read else f"nothing new: the input holds no claims; ledger {lg.root} unchanged")
+        if others:
+            msg += f" ({others} other row(s) rejected again: " + ", ".join(
+                f"{k} {v}" for k, v in summary["rejects_by_reason"].items() if k != RejectReason.ALREADY_SETTLED.value
+            ) + ")"
+        summary["run"] = None
+        return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, warnings=warnings,
+                         run=None, messages=[msg])
+    if "xlsx" in (formats or []) and plan.entries.height > EXCEL_MAX_ROWS:
+        warnings.append(f"the run has {plan.entries.height:,} entries, more than an Excel sheet holds; ledger.xlsx not written (use --format csv)")
+    manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before)
+    written = _commit(lg, plan, summary, manifest, formats or [])
+    status = Exit.REJECTS if rejects.height else Exit.OK
+    messages.insert(0, f"run {plan.run} committed to ledger {lg.root}: {plan.entries.height} entries")
+    return RunResult(status=status, summary=summary, settlement=plan.settlement, written=written, warnings=warnings,
+                     run=plan.run, messages=messages)
+
+
+def settle_into_ledger(
+    inputs: list[Path],
+    rules: str,
+    ledger_dir: Path,
+    formats: list[str] | None = None,
+    encoding: str | None = None,
+    wait: float = 0.0,
+) -> RunResult:
+    """Settle extracts as the next run of the persistent ledger in ``ledger_dir``."""
+    started = utc_now()
+    book = load_rulebook(rules)  # bad rules fail before the lock is taken
+    with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
+        read = read_claims(inputs, encoding=encoding)
+        meta = inputs_manifest(inputs, read.files)
+        return _append(lg, read.claims, book, rules, read.rejects, read.rows_read, meta, formats, started)
+
+
+def reverse_claims(
+    ledger_dir: Path,
+    setl_ids: list[str],
+    rules: str | RuleBook,
+    reason: str | None = None,
+    wait: float = 0.0,
+) -> RunResult:
+    """Append reversal entries (冲正) for settled claims as one run of the ledger."""
+    started = utc_now()
+    book = rules if isinstance(rules, RuleBook) else load_rulebook(rules)
+    with Ledger.open(ledger_dir, wait, "medclaim reverse") as lg:
+        if lg.head.run == 0:
+            from .store import NotALedger
+
+            raise NotALedger(f"{ledger_dir}: no ledger here (nothing has been settled into it)")
+        head_before = {"run": lg.head.run, "entries": lg.head.entries}
+        plan = lg.plan_reverse(setl_ids, book, reason)
+        ids = list(dict.fromkeys(setl_ids))
+        summary = build_summary(
+            plan.entries,
+            plan.rejects,
+            len(ids),
+            rules=[rs.id for rs in book.periods],
+            unverified=sum(len(rs.unverified()) for rs in book.periods),
+            extra={"ledger": str(lg.root), "run": plan.run, "reversals": plan.counts["reversals"],
+                   "already_reversed": plan.counts["already_reversed"], "reason": reason},
+        )
+        if plan.entries.height == 0:
+            summary["run"] = None
+            return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, run=None,
+                             messages=[f"nothing new: {plan.rejects.height} claim(s) already reversed; nothing written"])
+        rules_spec = None if isinstance(rules, RuleBook) else rules
+        manifest = build_manifest(plan, summary, started, rules_manifest(rules_spec, book),
+                                  [{"setl_ids": ids, "reason": reason}], head_before)
+        written = _commit(lg, plan, summary, manifest, [])
+        msgs = [f"run {plan.run} committed to ledger {lg.root}: {plan.entries.height} reversal(s)"]
+        if plan.rejects.height:
+            msgs.append(f"{plan.rejects.height} id(s) refused: already reversed (see {written[-1].parent / 'rejects.csv'})")
+        return RunResult(status=Exit.REJECTS if plan.rejects.height else Exit.OK, summary=summary,
+                         settlement=plan.settlement, written=written, warnings=unverified_warning(book), run=plan.run,
+                         messages=msgs)
