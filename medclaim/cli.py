@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import tempfile
 import sys
 import traceback
 from enum import Enum
@@ -95,6 +97,7 @@ def guarded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from .io import InputFileError
+        from .output import OutputError
         from .rules import RuleSetError
         from .settle import InvariantError
 
@@ -107,6 +110,9 @@ def guarded(fn):
             for p in e.problems:
                 out.error(p)
             status = Exit.INVALID_RULES
+        except OutputError as e:
+            out.error(str(e))
+            status = Exit.USAGE
         except InputFileError as e:
             out.error(str(e))
             status = Exit.INVALID_INPUT
@@ -118,7 +124,8 @@ def guarded(fn):
         except Exception as e:  # a bug: say so plainly, keep the traceback for the report
             tb = traceback.format_exc()
             log.error(tb)
-            crash = Path.cwd() / "medclaim-crash.log"
+            # not the working directory: under cron that may be / or the ledger's parent
+            crash = Path(tempfile.gettempdir()) / f"medclaim-crash-{os.getpid()}.log"
             try:
                 crash.write_text(tb, encoding="utf-8")
                 where = f"; details in {crash}"

@@ -75,12 +75,85 @@ def write_ledger(ledger: pl.DataFrame, out_dir: Path, formats: list[str]) -> lis
     if "csv" in formats:
         written.append(write_atomic(out_dir / "ledger.csv", lambda p: for_people(ledger).write_csv(p, include_bom=True)))
     if "xlsx" in formats:
-        if ledger.height > EXCEL_MAX_ROWS:
-            raise ValueError(
-                f"the ledger has {ledger.height:,} rows, more than an Excel sheet holds ({EXCEL_MAX_ROWS:,}); use --format csv"
-            )
+        check_excel_fits(ledger.height)
         written.append(write_atomic(out_dir / "ledger.xlsx", lambda p: for_people(ledger).write_excel(p, worksheet="ledger")))
     return written
+
+
+class LedgerWriter:
+    """Writes the ledger chunk by chunk (Parquet row groups, CSV rows) to temporary files and
+    renames them into place only on ``commit`` — an aborted run leaves no ledger behind.
+
+    ``schema`` fixes the columns and their order for every chunk (a chunk lacking a column, e.g.
+    the cap accumulator of another period's rule set, gets nulls).
+    """
+
+    def __init__(self, out_dir: Path, formats: list[str], schema: pl.Schema):
+        import pyarrow.parquet as pq
+
+        self.out_dir, self.formats = out_dir, formats
+        self.schema = pl.Schema({c: schema[c] for c in ledger_order(pl.DataFrame(schema=schema)).columns})
+        self.rows = 0
+        self.final = {"parquet": out_dir / "ledger.parquet"}
+        if "csv" in formats:
+            self.final["csv"] = out_dir / "ledger.csv"
+        self.tmp = {k: atomic_path(v) for k, v in self.final.items()}
+        arrow_schema = pl.DataFrame(schema=self.schema).to_arrow().schema
+        self.parquet = pq.ParquetWriter(self.tmp["parquet"], arrow_schema, compression="zstd")
+        self.csv = open(self.tmp["csv"], "wb") if "csv" in formats else None
+        if self.csv:
+            self.csv.write("\ufeff".encode())  # BOM: Excel on a Chinese desktop opens it as UTF-8
+
+    def align(self, chunk: pl.DataFrame) -> pl.DataFrame:
+        extra = set(chunk.columns) - set(self.schema)
+        if extra:
+            raise ValueError(f"ledger chunk has columns the ledger schema lacks: {sorted(extra)}")
+        return chunk.select(
+            [(pl.col(c) if c in chunk.columns else pl.lit(None)).cast(t).alias(c) for c, t in self.schema.items()]
+        )
+
+    def write(self, chunk: pl.DataFrame) -> None:
+        chunk = self.align(chunk)
+        self.parquet.write_table(chunk.to_arrow())
+        if self.csv:
+            for_people(chunk).write_csv(self.csv, include_header=self.rows == 0)
+        self.rows += chunk.height
+
+    def commit(self) -> list[Path]:
+        self.parquet.close()
+        if self.csv:
+            if self.rows == 0:
+                for_people(pl.DataFrame(schema=self.schema)).write_csv(self.csv)
+            self.csv.close()
+        written = []
+        for key, final in self.final.items():
+            with open(self.tmp[key], "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(self.tmp[key], final)
+            written.append(final)
+        if "xlsx" in self.formats:  # small by construction (checked before settling)
+            ledger = pl.read_parquet(self.final["parquet"])
+            written.append(write_atomic(self.out_dir / "ledger.xlsx", lambda p: for_people(ledger).write_excel(p, worksheet="ledger")))
+        return written
+
+    def abort(self) -> None:
+        try:
+            self.parquet.close()
+        except Exception:  # closing a half-written file may fail; it is deleted anyway
+            pass
+        if self.csv:
+            self.csv.close()
+        for tmp in self.tmp.values():
+            tmp.unlink(missing_ok=True)
+
+
+class OutputError(ValueError):
+    """An output that cannot be made as asked (e.g. more rows than an Excel sheet holds)."""
+
+
+def check_excel_fits(rows: int) -> None:
+    if rows > EXCEL_MAX_ROWS:
+        raise OutputError(f"{rows:,} claims are more than an Excel sheet holds ({EXCEL_MAX_ROWS:,}); use --format csv")
 
 
 def write_rejects(rejects: pl.DataFrame, out_dir: Path) -> Path:

@@ -25,13 +25,13 @@ import polars as pl
 
 from . import __version__
 from .io import read_claims
-from .output import EXCEL_MAX_ROWS, for_people, ledger_order, write_ledger, write_rejects, write_summary
+from .output import EXCEL_MAX_ROWS, LedgerWriter, check_excel_fits, for_people, ledger_order, write_ledger, write_rejects, write_summary
 from .rules import RuleBook, load_rulebook
 from .schema import RejectReason, empty_rejects
-from .settle import Settlement, settle_claims
+from .settle import Settlement, ledger_schema, settle_claims
 from .status import Exit
 from .store import Ledger, RunPlan, sha256_file, utc_now
-from .summary import build_summary, render_plain
+from .summary import SummaryAccumulator, build_summary, render_plain
 
 
 @dataclass
@@ -59,22 +59,39 @@ def unverified_warning(book) -> list[str]:
 def settle_files(
     inputs: list[Path], rules: str, out_dir: Path, formats: list[str] | None = None, encoding: str | None = None
 ) -> RunResult:
-    """Settle one or more extracts from scratch into ``out_dir``."""
+    """Settle one or more extracts from scratch into ``out_dir``.
+
+    The ledger is written chunk by chunk as the engine settles it (whole person-years per chunk)
+    and summarised on the way, so memory stays bounded by the input plus one chunk.  Files appear
+    only when everything was settled and checked.
+    """
+    formats = formats or []
     book = load_rulebook(rules)
     read = read_claims(inputs, encoding=encoding)
-    settlement = settle_claims(read.claims, book)
-    rejects = pl.concat([read.rejects, settlement.rejects])
-    settlement.rejects = rejects
-    summary = build_summary(
-        settlement.ledger,
+    if "xlsx" in formats:
+        check_excel_fits(read.claims.height)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writer = LedgerWriter(out_dir, formats, ledger_schema(book))
+    totals = SummaryAccumulator()
+
+    def sink(chunk: pl.DataFrame) -> None:
+        writer.write(chunk)
+        totals.add(chunk)
+
+    try:
+        settlement = settle_claims(read.claims, book, sink=sink)
+        written = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    rejects = settlement.rejects = pl.concat([read.rejects, settlement.rejects])
+    summary = totals.result(
         rejects,
         read.rows_read,
         rules=[rs.id for rs in book.periods],
         unverified=sum(len(rs.unverified()) for rs in book.periods),
         extra={"inputs": [str(p) for p in inputs]},
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = write_ledger(settlement.ledger, out_dir, formats or [])
     written.append(write_rejects(rejects, out_dir))
     written += write_summary(summary, render_plain(summary), out_dir)
     status = Exit.REJECTS if rejects.height else Exit.OK

@@ -114,7 +114,7 @@ def settle_claims(
     book: RuleBook,
     openings: pl.DataFrame | None = None,
     sink: Callable[[pl.DataFrame], None] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> Settlement:
     """Settle every claim with the rule set in force for it, continuing from ``openings``.
 
@@ -156,7 +156,7 @@ def settle_claims(
             if unusable.height:
                 rejects.append(reject_unusable_reported(unusable, rs))
         period_closings = []
-        for ledger in settle_period(good, rs, closing, chunk_rows):
+        for ledger in settle_period(good, rs, closing, chunk_rows or CHUNK_ROWS):
             check_invariants(ledger)
             period_closings.append(engine.closing_balances(ledger.lazy(), rs).collect())
             if sink is not None:
@@ -172,6 +172,17 @@ def settle_claims(
         rejects=pl.concat(rejects) if rejects else empty_rejects(),
         closing=closing if closing is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32}),
     )
+
+
+def ledger_schema(book: RuleBook) -> pl.Schema:
+    """The ledger's columns for this rule book: the engine run on no claims, every period."""
+    from .schema import empty_claims
+
+    schema: dict[str, pl.DataType] = {}
+    for rs in book.periods:
+        for chunk in settle_period(engine.map_codes(empty_claims().lazy(), rs).collect(), rs, None):
+            schema.update({c: t for c, t in chunk.schema.items() if c not in schema})
+    return pl.Schema(schema)
 
 
 def chunk_bounds(run_start: pl.Series, chunk_rows: int) -> list[tuple[int, int]]:

@@ -31,53 +31,79 @@ def _rate(num: int, den: int) -> str:
     return f"{per_mille // 10}.{per_mille % 10} %"
 
 
-def _group(ledger: pl.DataFrame, by: list[str]) -> list[dict[str, Any]]:
-    if ledger.height == 0:
-        return []
-    g = ledger.group_by(by).agg(pl.len().alias("claims"), *[pl.col(c).sum() for c in AMOUNTS]).sort(by)
-    return g.to_dicts()
+FLAGS = {
+    "a basic annual cap or limit": "basic_cap_reached",
+    "大病 threshold": "critical_threshold_reached",
+    "大病 annual cap": "critical_cap_reached",
+}
+BY = ["benefit_class", "tier"]
+
+
+class SummaryAccumulator:
+    """Summary figures gathered chunk by chunk, so a run never needs its whole ledger in memory.
+
+    Sums are added up per (class, tier); people are counted from the distinct person-years seen.
+    """
+
+    def __init__(self) -> None:
+        self.groups: list[pl.DataFrame] = []
+        self.people: list[pl.DataFrame] = []
+
+    def add(self, ledger: pl.DataFrame) -> None:
+        if ledger.height == 0:
+            return
+        self.groups.append(
+            ledger.group_by(BY).agg(
+                pl.len().alias("claims"), pl.col("not_covered").sum().alias("not_covered"), *[pl.col(c).sum() for c in AMOUNTS]
+            )
+        )
+        flags = [pl.col(f).any().alias(f) for f in FLAGS.values() if f in ledger.columns]
+        self.people.append(ledger.group_by("psn_no", "year").agg(flags))
+
+    def result(self, rejects: pl.DataFrame, rows_read: int, rules: list[str], unverified: int,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        sums = [pl.col(c).sum() for c in ["claims", "not_covered", *AMOUNTS]]
+        groups = pl.concat(self.groups).group_by(BY).agg(sums).sort(BY) if self.groups else None
+        people = pl.concat(self.people, how="diagonal").group_by("psn_no", "year").agg(pl.all().any()) if self.people else None
+        totals = {c: int(groups[c].sum()) if groups is not None else 0 for c in AMOUNTS}
+        by_class = groups.group_by("benefit_class").agg(sums[:1] + sums[2:]).sort("benefit_class") if groups is not None else None
+
+        def people_with(flag: str) -> int:
+            return int(people[flag].sum()) if people is not None and flag in people.columns else 0
+
+        reasons = rejects.group_by("reason_code").len().sort("reason_code").to_dicts() if rejects.height else []
+        claims = int(groups["claims"].sum()) if groups is not None else 0
+        summary: dict[str, Any] = {
+            "schema": "medclaim.summary/1",
+            "rules": rules,
+            "unverified_parameters": unverified,
+            "rows_read": rows_read,
+            "claims_settled": claims,
+            "rows_rejected": rejects.height,
+            "people_settled": people.height if people is not None else 0,
+            "not_covered": int(groups["not_covered"].sum()) if groups is not None else 0,
+            "rejects_by_reason": {r["reason_code"]: r["len"] for r in reasons},
+            "totals_fen": totals,
+            "rates": {
+                "funds / total cost": _rate(totals["fund_pay_sumamt"], totals["medfee_sumamt"]),
+                "basic / policy scope": _rate(totals["hifp_pay"], totals["inscp_scp_amt"]),
+                "funds / policy scope": _rate(totals["fund_pay_sumamt"], totals["inscp_scp_amt"]),
+            },
+            "people_reaching": {label: people_with(flag) for label, flag in FLAGS.items()},
+            "by_class": by_class.to_dicts() if by_class is not None else [],
+            "by_class_and_tier": groups.drop("not_covered").to_dicts() if groups is not None else [],
+        }
+        summary.update(extra or {})
+        return summary
 
 
 def build_summary(
     ledger: pl.DataFrame, rejects: pl.DataFrame, rows_read: int, rules: list[str], unverified: int, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    totals = {c: int(ledger[c].sum()) if ledger.height else 0 for c in AMOUNTS}
-    people = ledger.select(pl.struct("psn_no", "year").n_unique()).item() if ledger.height else 0
-
-    def people_with(flag: str) -> int:
-        if ledger.height == 0 or flag not in ledger.columns:
-            return 0
-        return ledger.filter(pl.col(flag)).select(pl.struct("psn_no", "year").n_unique()).item()
-
-    reasons = (
-        rejects.group_by("reason_code").len().sort("reason_code").to_dicts() if rejects.height else []
-    )
-    summary: dict[str, Any] = {
-        "schema": "medclaim.summary/1",
-        "rules": rules,
-        "unverified_parameters": unverified,
-        "rows_read": rows_read,
-        "claims_settled": ledger.height,
-        "rows_rejected": rejects.height,
-        "people_settled": people,
-        "not_covered": int(ledger["not_covered"].sum()) if ledger.height else 0,
-        "rejects_by_reason": {r["reason_code"]: r["len"] for r in reasons},
-        "totals_fen": totals,
-        "rates": {
-            "funds / total cost": _rate(totals["fund_pay_sumamt"], totals["medfee_sumamt"]),
-            "basic / policy scope": _rate(totals["hifp_pay"], totals["inscp_scp_amt"]),
-            "funds / policy scope": _rate(totals["fund_pay_sumamt"], totals["inscp_scp_amt"]),
-        },
-        "people_reaching": {
-            "basic annual cap": people_with("basic_cap_reached"),
-            "大病 threshold": people_with("critical_threshold_reached"),
-            "大病 annual cap": people_with("critical_cap_reached"),
-        },
-        "by_class": _group(ledger, ["benefit_class"]),
-        "by_class_and_tier": _group(ledger, ["benefit_class", "tier"]),
-    }
-    summary.update(extra or {})
-    return summary
+    """The summary of a ledger held in memory (see ``SummaryAccumulator`` for chunked runs)."""
+    acc = SummaryAccumulator()
+    acc.add(ledger)
+    return acc.result(rejects, rows_read, rules, unverified, extra)
 
 
 def check_counts(summary: dict[str, Any]) -> bool:
