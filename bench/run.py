@@ -336,13 +336,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--people", type=int, default=None, help="number of people (default claims // 8)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="settle")
-    ap.add_argument("--width", type=int, default=40, help="columns of the floor's output (the ledger's width)")
+    ap.add_argument("--width", type=int, default=None,
+                    help="columns of the floor's output (default: the real ledger's width for the bench rule set)")
     ap.add_argument("--keep", action="store_true", help="keep the steps' outputs under bench/out/")
     ap.add_argument("--only", action="append", default=[], help="run only the named step(s) (repeatable)")
     args = ap.parse_args(argv)
     if args.claims < 1:
         ap.error("--claims must be >= 1")
 
+    if args.width is None:  # the floor writes as many columns as settle's ledger really has
+        from medclaim.rules import load_rulebook
+        from medclaim.settle import ledger_schema
+
+        args.width = len(ledger_schema(load_rulebook("anhui/dongzhi-2021")))
     bindir = Path(sys.executable).parent
     ctx = Context(claims=args.claims, people=args.people, seed=args.seed, width=args.width, keep=args.keep,
                   data_dir=BENCH / "data", out_dir=BENCH / "out", python=sys.executable,
