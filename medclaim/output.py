@@ -52,11 +52,15 @@ def for_people(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+TMP_MARK = ".tmp-"  # in-progress files: `.name.tmp-PID`, cleaned by the next run if a run dies
+
+
 def atomic_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
 
 
 def write_atomic(path: Path, write) -> Path:
+    """Write through a temporary name in the same directory: write, fsync, rename."""
     tmp = atomic_path(path)
     try:
         write(tmp)
@@ -64,8 +68,7 @@ def write_atomic(path: Path, write) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return path
 
 

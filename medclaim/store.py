@@ -41,6 +41,7 @@ from typing import Any
 import polars as pl
 
 from .engine import KEYS
+from .output import TMP_MARK, write_atomic
 from .rules import RuleBook
 from .schema import CLAIM_COLUMNS, RejectReason, empty_rejects
 from .settle import Settlement, check_invariants, settle_claims
@@ -51,7 +52,6 @@ HEAD_FILE = "HEAD.json"
 LOCK_FILE = ".lock"
 PARTS = "parts"
 RUNS = "runs"
-TMP_MARK = ".tmp-"
 
 #: Columns the store adds to every entry.
 ENTRY_COLUMNS = {
@@ -128,16 +128,7 @@ def fsync_dir(path: Path) -> None:
 def write_new(path: Path, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through a temporary name in the same directory: write, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return path
+    return write_atomic(path, write)
 
 
 def write_json(path: Path, data: Any) -> Path:
