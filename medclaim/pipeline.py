@@ -79,7 +79,7 @@ def settle_files(
         totals.add(chunk)
 
     try:
-        settlement = settle_claims(read.claims, book, sink=sink)
+        settlement = settle_claims(read.take_claims(), book, sink=sink)
         written = writer.commit()
     except BaseException:
         writer.abort()

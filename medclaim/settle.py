@@ -106,7 +106,7 @@ def reject_unusable_reported(frame: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
 
 #: Claims settled per engine pass.  People never straddle two chunks, so each chunk is an
 #: independent settlement; chunking bounds the memory of the wide intermediate frame.
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 500_000
 
 
 def settle_claims(
@@ -137,13 +137,16 @@ def settle_claims(
         )
     ]
     periods_present = claims["period"].drop_nulls().unique().to_list()
+    single = len(periods_present) == 1 and no_rule.height == 0
     ledgers: list[pl.DataFrame] = []
     closing = openings
     for i, rs in enumerate(book.periods):
         if i not in periods_present:
             continue
         # (a filter copies every column: skip it when the whole input is one period)
-        part = claims if len(periods_present) == 1 and no_rule.height == 0 else claims.filter(pl.col("period") == i)
+        part = claims if single else claims.filter(pl.col("period") == i)
+        if single:
+            claims = None  # nothing else needs it: let the ordered copy replace it in memory
         mapped = engine.map_codes(part.lazy(), rs).collect()
         del part
         bad = mapped.filter(pl.col("unmapped_column").is_not_null())
@@ -156,14 +159,15 @@ def settle_claims(
             if unusable.height:
                 rejects.append(reject_unusable_reported(unusable, rs))
         period_closings = []
-        for ledger in settle_period(good, rs, closing, chunk_rows or CHUNK_ROWS):
+        chunks = settle_period(good, rs, closing, chunk_rows or CHUNK_ROWS)
+        del good  # the generator holds the period's claims until it has ordered them
+        for ledger in chunks:
             check_invariants(ledger)
             period_closings.append(engine.closing_balances(ledger.lazy(), rs).collect())
             if sink is not None:
                 sink(ledger)
             else:
                 ledgers.append(ledger)
-        del good
         if period_closings:
             closing = merge_balances(closing, pl.concat(period_closings, how="diagonal_relaxed"))
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else empty_ledger()
@@ -203,6 +207,7 @@ def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | No
     if ordered.height and ordered["psn_hash_collision"][0]:
         # two person ids share a 64-bit hash: fall back to the (slower) string sort
         ordered = engine.order_claims_by_string(claims.lazy().with_columns(year=engine.benefit_year(rs))).collect()
+    del claims  # the ordered copy is all that is needed from here
     for lo, hi in chunk_bounds(ordered["run_start"], chunk_rows):
         out = engine.settle_ordered(ordered.slice(lo, hi - lo).lazy(), rs, lazy_openings).collect()
         yield label(out, rs)

@@ -49,6 +49,11 @@ class ReadResult:
     rows_read: int
     files: list[FileStats]
 
+    def take_claims(self) -> pl.DataFrame:
+        """Hand the claims over (the result keeps none): lets a large run free them early."""
+        claims, self.claims = self.claims, self.claims.clear()
+        return claims
+
 
 @dataclass
 class _File:
