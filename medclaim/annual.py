@@ -41,10 +41,6 @@ def running_total(x: pl.Expr, opening: pl.Expr | int = 0) -> pl.Expr:
     return cs - (cs - x).gather(pl.col(RUN_FIRST)) + opening
 
 
-def running_count(flag: pl.Expr, opening: pl.Expr | int = 0) -> pl.Expr:
-    return running_total(flag.cast(pl.Int64), opening)
-
-
 def capped(c: pl.Expr, cap: pl.Expr | int | None) -> pl.Expr:
     return c if cap is None else pl.min_horizontal(c, cap)
 

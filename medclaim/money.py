@@ -6,7 +6,7 @@ No float ever touches an amount.  Ratios are integer basis points (1 % = 100 bp)
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import polars as pl
 
@@ -57,11 +57,6 @@ def ratio_to_bp(value: str | float | int | Decimal) -> int:
     if d != d.to_integral_value():
         raise ValueError(f"ratio {value!r} is finer than 0.01 %")
     return int(d)
-
-
-def round_half_up_div(numerator: int, denominator: int) -> int:
-    """Reference scalar rounding used by tests: half-up for non-negative numerators."""
-    return int((Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 # ---------------------------------------------------------------- polars expressions

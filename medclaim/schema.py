@@ -35,9 +35,6 @@ CLAIM_SCHEMA: dict[str, pl.DataType] = {
 
 CLAIM_COLUMNS = list(CLAIM_SCHEMA)
 
-#: Columns of ``rejects.csv``.
-REJECT_COLUMNS = ["source_file", "source_row", "setl_id", "column", "reason_code", "message", "raw"]
-
 
 class RejectReason(str, Enum):
     """Stable reason codes written to rejects.csv (cron scripts and auditors grep for them)."""
