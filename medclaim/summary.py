@@ -160,12 +160,30 @@ def render_rich(s: dict[str, Any]):  # -> rich renderable
     head.append("rates: " + "; ".join(f"{k} {v}" for k, v in s["rates"].items()) + "\n")
     head.append("people reaching: " + "; ".join(f"{k} {v}" for k, v in s["people_reaching"].items()))
 
-    t = Table(title="settled amounts (yuan)", show_footer=True)
-    t.add_column("class", footer="total")
-    t.add_column("tier")
-    t.add_column("claims", justify="right", footer=f"{s['claims_settled']:,}")
-    for c in AMOUNTS:
-        t.add_column(HEADINGS[c], justify="right", footer=fen_to_yuan_display(s["totals_fen"][c]))
+    # Numbers are never cut: they keep their full width and the names wrap instead.  On a narrow
+    # terminal, columns are left out (derived ones first) until the table fits; summary.txt and the
+    # piped output always carry every figure.
+    from rich.console import Console
+
+    def cells(c: str) -> list[str]:
+        return [fen_to_yuan_display(row[c]) for row in s["by_class_and_tier"]] + [fen_to_yuan_display(s["totals_fen"][c])]
+
+    widths = {c: max(len(HEADINGS[c]), *map(len, cells(c))) + 3 for c in AMOUNTS}
+    shown = list(AMOUNTS)
+    room = Console().width - 24 - 10  # class and tier names, claims
+    for dropped in ("inscp_scp_amt", "fund_pay_sumamt", "medfee_sumamt", "maf_pay"):
+        if sum(widths[c] for c in shown) <= room:
+            break
+        shown.remove(dropped)
+    left_out = [HEADINGS[c] for c in AMOUNTS if c not in shown]
+    caption = f"not shown on this narrow terminal: {', '.join(left_out)} — see summary.txt" if left_out else None
+    t = Table(title="settled amounts (yuan)", caption=caption, show_footer=True)
+    t.add_column("class · tier", footer="total", overflow="fold", min_width=12)
+    t.add_column("claims", footer=f"{s['claims_settled']:,}", justify="right", no_wrap=True)
+    for c in shown:
+        t.add_column(HEADINGS[c], footer=fen_to_yuan_display(s["totals_fen"][c]), justify="right", no_wrap=True,
+                     min_width=widths[c] - 3)
     for row in s["by_class_and_tier"]:
-        t.add_row(row["benefit_class"], row["tier"] or "", f"{row['claims']:,}", *[fen_to_yuan_display(row[c]) for c in AMOUNTS])
+        name = f"{row['benefit_class'].replace('_', ' ')} · {row['tier'] or '–'}"
+        t.add_row(name, f"{row['claims']:,}", *[fen_to_yuan_display(row[c]) for c in shown])
     return Group(head, t)
