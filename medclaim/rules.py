@@ -75,17 +75,22 @@ def _yuan(v: Any) -> int:
     return fen
 
 
-def _ratio(v: Any) -> int:
+def _fraction_bp(v: Any, what: str, fix: str, finer: str | None = None) -> int:
+    """A fraction (0.7) or percentage ('70%') as basis points; shared by ratios and factors."""
     if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str, Decimal)):
-        raise ValueError(f"expected a ratio, got {_show(v)} — {_RATIO_FIX}")
+        raise ValueError(f"expected a {what}, got {_show(v)} — {fix}")
     try:
         if not _finite(str(v).strip().removesuffix("%")):
             raise ValueError("not a finite number")
-        bp = ratio_to_bp(v)
+        return ratio_to_bp(v)
     except (InvalidOperation, ValueError) as e:
-        if "finer than" in str(e):
-            raise ValueError(f"ratio {v!r} is finer than 0.01 % — round it to at most two decimals of a percent") from e
-        raise ValueError(f"expected a ratio, got {_show(v)} — {_RATIO_FIX}") from e
+        if finer and "finer than" in str(e):
+            raise ValueError(finer.format(v=v)) from e
+        raise ValueError(f"expected a {what}, got {_show(v)} — {fix}") from e
+
+
+def _ratio(v: Any) -> int:
+    bp = _fraction_bp(v, "ratio", _RATIO_FIX, "ratio {v!r} is finer than 0.01 % — round it to at most two decimals of a percent")
     if not 0 <= bp <= BP:
         whole = isinstance(v, (int, float)) and 1 < v <= 100 and float(v).is_integer()
         hint = f" (did you mean '{int(v)}%'?)" if whole else ""
@@ -112,14 +117,7 @@ def _points(v: Any) -> int:
 
 def _factor(v: Any) -> int:
     """A multiplier such as 0.5 → 5000 bp (deductible factors, threshold factors), between 0 and 1."""
-    if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str, Decimal)):
-        raise ValueError(f"expected a factor, got {_show(v)} — write a multiplier between 0 and 1 such as 0.5 (or '50%')")
-    try:
-        if not _finite(str(v).strip().removesuffix("%")):
-            raise ValueError("not a finite number")
-        bp = ratio_to_bp(v)
-    except (InvalidOperation, ValueError) as e:
-        raise ValueError(f"expected a factor, got {_show(v)} — write a multiplier between 0 and 1 such as 0.5 (or '50%')") from e
+    bp = _fraction_bp(v, "factor", "write a multiplier between 0 and 1 such as 0.5 (or '50%')")
     if not 0 <= bp <= BP:
         raise ValueError(f"factor {v!r} is outside 0–1 — write a multiplier between 0 and 1 such as 0.5 (1 = unchanged)")
     return bp
