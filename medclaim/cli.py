@@ -26,7 +26,6 @@ app = typer.Typer(
     help="Settle urban-rural resident medical-insurance claims: basic insurance (统筹基金), "
     "critical-illness insurance (大病保险) and medical assistance (医疗救助), to the fen.",
     no_args_is_help=True,
-    add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     epilog="Exit statuses: " + "; ".join(f"{int(k)} {v}" for k, v in DESCRIPTIONS.items()),
@@ -42,6 +41,17 @@ log.propagate = False
 class Format(str, Enum):
     csv = "csv"
     xlsx = "xlsx"
+
+
+class Headers(str, Enum):
+    zh = "zh"
+    en = "en"
+    code = "code"
+
+
+class OutputEncoding(str, Enum):
+    utf8 = "utf-8"
+    gbk = "gbk"
 
 
 class Out:
@@ -163,7 +173,11 @@ def settle(
     wait: Annotated[float, typer.Option("--wait", help="With --ledger: if another run holds the ledger, wait up to this many seconds for it (default: exit at once with status 6).", min=0)] = 0.0,
     format: Annotated[Optional[list[Format]], typer.Option("--format", "-f", help="Also write the ledger (with --ledger: this run's entries) as CSV and/or Excel (repeatable).")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (for cron).")] = False,
+    headers: Annotated[Headers, typer.Option("--headers", help="Column headers of ledger.csv/.xlsx and rejects.csv: zh (Chinese, with class/tier/place in words), en, or code (national field codes, values as keys).")] = Headers.zh,
+    output_encoding: Annotated[OutputEncoding, typer.Option("--output-encoding", help="CSV files for people: utf-8 (with BOM, opens in Excel) or gbk (written as GB18030, for older Chinese software).")] = OutputEncoding.utf8,
+    lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the summary and progress display: zh or en.")] = "zh",
+    show_ids: Annotated[bool, typer.Option("--show-ids", help="Show names and ID numbers in full in rejects.csv (masked as 黄* and 3417**********0093 otherwise); the ledger always keeps them whole.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (for cron); no progress display.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append a log of the run to this file.")] = None,
 ) -> Exit:
     """Settle claims through basic insurance, 大病 and medical assistance and write the ledger.
@@ -175,10 +189,17 @@ def settle(
 
     Example: medclaim settle extracts/2021-03/*.csv --rules anhui/dongzhi-2021 --ledger /srv/medclaim/ledger --quiet
 
+    Files for people (ledger.csv, ledger.xlsx, rejects.csv) have Chinese headers, money in yuan
+    and dates as dates; ledger.xlsx holds the summary, the ledger (split over sheets beyond
+    1,048,575 rows) and the rejects.  The Parquet ledger keeps integer fen.
+
     Exit status 0 when every row settled, 1 when some rows were rejected (see rejects.csv),
-    5 when every claim was already in the ledger, 6 when another run holds the ledger.
+    5 when every claim was already in the ledger, 6 when another run holds the ledger,
+    10 when nothing settled because the rule set covers none of the claims' dates.
     """
+    from .output import PeopleFiles
     from .pipeline import settle_files, settle_into_ledger
+    from .progress import for_terminal
     from .store import LedgerError
     from .summary import render_plain, render_rich
 
@@ -187,25 +208,36 @@ def settle(
     if (out is None) == (ledger is None):
         o.error("give exactly one of --out DIR (one-off run) or --ledger DIR (monthly run against a persistent ledger)")
         return Exit.USAGE
+    if lang not in ("zh", "en"):
+        o.error(f"--lang {lang}: choose zh or en")
+        return Exit.USAGE
     formats = [f.value for f in format or []]
+    people = PeopleFiles(headers=headers.value, encoding=output_encoding.value, show_ids=show_ids, lang=lang)
     log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")
-    if out is not None:
-        result = settle_files(inputs, rules, out, formats, encoding)
-        where = out
-    else:
-        try:
-            result = settle_into_ledger(inputs, rules, ledger, formats, encoding, wait)
-        except LedgerError as e:
-            o.error(str(e))
-            return e.status
-        where = ledger / "runs" / f"run-{result.run:06d}" if result.run else None
+    progress = for_terminal(quiet, lang)
+    try:
+        if out is not None:
+            result = settle_files(inputs, rules, out, formats, encoding, people, progress)
+            where = out
+        else:
+            try:
+                result = settle_into_ledger(inputs, rules, ledger, formats, encoding, wait, people, progress)
+            except LedgerError as e:
+                progress.close()
+                o.error(str(e))
+                return e.status
+            where = ledger / "runs" / f"run-{result.run:06d}" if result.run else None
+    finally:
+        progress.close()
     for w in result.warnings:
         o.warn(w)
     s = result.summary
     if result.run is not None or out is not None:
-        o.result(render_rich(s), render_plain(s))
+        o.result(render_rich(s, lang), render_plain(s, lang))
     for m in result.messages:
         o.info(m)
+    for m in result.errors:
+        o.error(m)
     log.info("exit %d: settled %s claims, rejected %s rows%s", int(result.status), s["claims_settled"], s["rows_rejected"],
              f" into {where}" if where else "")
     if s["rows_rejected"] and where is not None:

@@ -25,7 +25,20 @@ import polars as pl
 
 from . import __version__
 from .io import read_claims
-from .output import EXCEL_MAX_ROWS, LedgerWriter, check_excel_fits, for_people, ledger_order, write_ledger, write_rejects, write_summary
+from .output import (
+    DEFAULT as DEFAULT_PEOPLE,
+    LedgerWriter,
+    PeopleFiles,
+    ledger_order,
+    people_columns,
+    workbook_note,
+    write_people_csv,
+    write_people_workbook,
+    write_rejects,
+    write_rejects_csv,
+    write_summary,
+)
+from .progress import NONE as NO_PROGRESS, Progress
 from .rules import RuleBook, load_rulebook
 from .schema import RejectReason, empty_rejects
 from .settle import Settlement, ledger_schema, settle_claims
@@ -43,6 +56,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     run: int | None = None  # ledger runs: the run number committed (None: nothing committed)
     messages: list[str] = field(default_factory=list)  # ledger runs: what to tell the user (late claims, nothing new…)
+    errors: list[str] = field(default_factory=list)  # why nothing could be settled (status 10), one line each
 
 
 def unverified_warning(book) -> list[str]:
@@ -57,7 +71,13 @@ def unverified_warning(book) -> list[str]:
 
 
 def settle_files(
-    inputs: list[Path], rules: str, out_dir: Path, formats: list[str] | None = None, encoding: str | None = None
+    inputs: list[Path],
+    rules: str,
+    out_dir: Path,
+    formats: list[str] | None = None,
+    encoding: str | None = None,
+    people: PeopleFiles = DEFAULT_PEOPLE,
+    progress: Progress = NO_PROGRESS,
 ) -> RunResult:
     """Settle one or more extracts from scratch into ``out_dir``.
 
@@ -67,16 +87,17 @@ def settle_files(
     """
     formats = formats or []
     book = load_rulebook(rules)
+    progress.stage("reading")
     read = read_claims(inputs, encoding=encoding)
-    if "xlsx" in formats:
-        check_excel_fits(read.claims.height)
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = LedgerWriter(out_dir, formats, ledger_schema(book))
+    writer = LedgerWriter(out_dir, formats, ledger_schema(book), people)
     totals = SummaryAccumulator()
+    progress.stage("settling", read.claims.height)
 
     def sink(chunk: pl.DataFrame) -> None:
         writer.write(chunk)
         totals.add(chunk)
+        progress.advance(chunk.height)
 
     try:
         settlement = settle_claims(read.take_claims(), book, sink=sink)
@@ -92,10 +113,46 @@ def settle_files(
         unverified=sum(len(rs.unverified()) for rs in book.periods),
         extra={"inputs": [str(p) for p in inputs]},
     )
-    written.append(write_rejects(rejects, out_dir))
-    written += write_summary(summary, render_plain(summary), out_dir)
-    status = Exit.REJECTS if rejects.height else Exit.OK
-    return RunResult(status=status, summary=summary, settlement=settlement, written=written, warnings=unverified_warning(book))
+    if "xlsx" in formats:
+        summary["workbook_split"] = workbook_note(writer.rows, people)
+        progress.stage("writing", writer.rows)
+        written += writer.write_workbook(summary, rejects, progress.advance)
+    written.append(write_rejects(rejects, out_dir, people))
+    written += write_summary(summary, render_plain(summary, people.lang), out_dir)
+    status, errors = no_rule_status(summary, rejects, book, people.lang)
+    if status is None:
+        status = Exit.REJECTS if rejects.height else Exit.OK
+    return RunResult(status=status, summary=summary, settlement=settlement, written=written, warnings=unverified_warning(book),
+                     errors=errors)
+
+
+def no_rule_status(summary: dict[str, Any], rejects: pl.DataFrame, book: RuleBook, lang: str) -> tuple[Exit | None, list[str]]:
+    """When nothing settled because the rule set covers none of the claims' dates: status 10 and
+    one line naming the years found and the shipped rule sets that would cover them."""
+    from .schema import RejectReason
+
+    code = RejectReason.NO_RULE_IN_FORCE.value
+    if summary["claims_settled"] or summary.get("already_settled") or not summary["rejects_by_reason"].get(code):
+        return None, []
+    from .explain import load_labels
+    from .rules import list_rulesets, load_ruleset_file
+
+    dates = rejects.filter(pl.col("reason_code") == code)["raw"].str.slice(0, 10).str.to_date(strict=False).drop_nulls().unique()
+    years = sorted(set(dates.dt.year().to_list()))
+    covering = []
+    for rid, path in list_rulesets():
+        try:
+            m = load_ruleset_file(path).ruleset
+        except Exception:  # a broken shipped file is not a suggestion
+            continue
+        if dates.is_between(m.effective_from, m.effective_to).any():
+            covering.append(f"--rules {rid} ({m.effective_from}..{m.effective_to})")
+    L = load_labels(lang)
+    periods = ", ".join(f"{rs.ruleset.effective_from}..{rs.ruleset.effective_to}" for rs in book.periods)
+    kw = {"years": ", ".join(map(str, years)) or "?", "rules": book.name, "periods": periods}
+    line = (L("summary.no_rule_period", covering="; ".join(covering), **kw) if covering
+            else L("summary.no_rule_period_none", **kw))
+    return Exit.NO_RULE_PERIOD, [line]
 
 
 # ------------------------------------------------------------------ manifests
@@ -185,27 +242,32 @@ def build_manifest(plan: RunPlan, summary: dict[str, Any], started: str, rules: 
 # ------------------------------------------------------------------ ledger runs
 
 
-def _run_files(plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str]) -> dict[str, Any]:
+def _run_files(plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str],
+               people: PeopleFiles = DEFAULT_PEOPLE) -> dict[str, Any]:
     import json
 
-    text = render_plain(summary)
+    if plan.entries.height and "xlsx" in formats:
+        summary["workbook_split"] = workbook_note(plan.entries.height, people)
+    text = render_plain(summary, people.lang)
     files = {
-        "rejects.csv": lambda p: plan.rejects.sort("source_file", "source_row", nulls_last=True).write_csv(p, include_bom=True),
+        "rejects.csv": lambda p: write_rejects_csv(plan.rejects, p, people),
         "summary.json": lambda p: p.write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"),
         "summary.txt": lambda p: p.write_text(text, encoding="utf-8"),
         "manifest.json": manifest,  # completed and written by the commit
     }
     if plan.entries.height and "csv" in formats:
-        files["ledger.csv"] = lambda p: for_people(ledger_order(plan.entries)).write_csv(p, include_bom=True)
-    if plan.entries.height and "xlsx" in formats and plan.entries.height <= EXCEL_MAX_ROWS:
-        files["ledger.xlsx"] = lambda p: for_people(ledger_order(plan.entries)).write_excel(p, worksheet="ledger")
+        files["ledger.csv"] = lambda p: write_people_csv(plan.entries, p, people_columns(plan.entries.schema), people)
+    if plan.entries.height and "xlsx" in formats:
+        files["ledger.xlsx"] = lambda p: write_people_workbook(p, [ledger_order(plan.entries)], plan.entries.schema, summary,
+                                                              plan.rejects, people)
     return files
 
 
-def _commit(lg: Ledger, plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str]) -> list[Path]:
+def _commit(lg: Ledger, plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str],
+            people: PeopleFiles = DEFAULT_PEOPLE) -> list[Path]:
     import json
 
-    files = _run_files(plan, summary, manifest, formats)
+    files = _run_files(plan, summary, manifest, formats, people)
 
     def write_manifest(p: Path) -> None:
         manifest["ended_utc"] = utc_now()
@@ -247,6 +309,7 @@ def append_claims(
     wait: float = 0.0,
     lock: Ledger | None = None,
     started: str | None = None,
+    people: PeopleFiles = DEFAULT_PEOPLE,
 ) -> RunResult:
     """Settle canonical ``claims`` into the ledger at ``ledger_dir`` as one run (library entry point).
 
@@ -255,11 +318,12 @@ def append_claims(
     started = started or utc_now()
     if lock is None:
         with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
-            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started)
-    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started)
+            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people)
+    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people)
 
 
-def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_rejects, rows_read, inputs, formats, started) -> RunResult:
+def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_rejects, rows_read, inputs, formats, started,
+            people: PeopleFiles = DEFAULT_PEOPLE) -> RunResult:
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     head_before = {"run": lg.head.run, "entries": lg.head.entries}
@@ -296,14 +360,14 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         summary["run"] = None
         return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, warnings=warnings,
                          run=None, messages=[msg])
-    if "xlsx" in (formats or []) and plan.entries.height > EXCEL_MAX_ROWS:
-        warnings.append(f"the run has {plan.entries.height:,} entries, more than an Excel sheet holds; ledger.xlsx not written (use --format csv)")
     manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before)
-    written = _commit(lg, plan, summary, manifest, formats or [])
-    status = Exit.REJECTS if rejects.height else Exit.OK
+    written = _commit(lg, plan, summary, manifest, formats or [], people)
+    status, errors = no_rule_status(summary, rejects, book, people.lang)
+    if status is None:
+        status = Exit.REJECTS if rejects.height else Exit.OK
     messages.insert(0, f"run {plan.run} committed to ledger {lg.root}: {plan.entries.height} entries")
     return RunResult(status=status, summary=summary, settlement=plan.settlement, written=written, warnings=warnings,
-                     run=plan.run, messages=messages)
+                     run=plan.run, messages=messages, errors=errors)
 
 
 def settle_into_ledger(
@@ -313,14 +377,18 @@ def settle_into_ledger(
     formats: list[str] | None = None,
     encoding: str | None = None,
     wait: float = 0.0,
+    people: PeopleFiles = DEFAULT_PEOPLE,
+    progress: Progress = NO_PROGRESS,
 ) -> RunResult:
     """Settle extracts as the next run of the persistent ledger in ``ledger_dir``."""
     started = utc_now()
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
     with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
+        progress.stage("reading")
         read = read_claims(inputs, encoding=encoding)
         meta = inputs_manifest(inputs, read.files)
-        return _append(lg, read.claims, book, rules, read.rejects, read.rows_read, meta, formats, started)
+        progress.stage("settling")
+        return _append(lg, read.claims, book, rules, read.rejects, read.rows_read, meta, formats, started, people)
 
 
 def reverse_claims(

@@ -16,6 +16,7 @@ class Exit(IntEnum):
     NOT_FOUND = 7  # explain: no such person or year in the ledger / input
     INVARIANT = 8  # a settlement invariant (conservation…) broke: nothing was written
     LEDGER_CORRUPT = 9  # ledger verify found a mismatch between ledger and accumulator
+    NO_RULE_PERIOD = 10  # nothing settled: no period of the rule set covers the claims' dates
     INTERNAL = 70  # a bug: please report it with the log
 
 
@@ -30,5 +31,6 @@ DESCRIPTIONS = {
     Exit.NOT_FOUND: "person or year not found",
     Exit.INVARIANT: "settlement invariant broken; nothing written",
     Exit.LEDGER_CORRUPT: "ledger and accumulator disagree",
+    Exit.NO_RULE_PERIOD: "nothing settled: the rule set covers none of the claims' dates",
     Exit.INTERNAL: "internal error (a bug)",
 }

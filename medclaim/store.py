@@ -41,6 +41,7 @@ from typing import Any
 import polars as pl
 
 from .engine import KEYS
+from .columns import write_parquet
 from .output import TMP_MARK, write_atomic
 from .rules import RuleBook
 from .schema import CLAIM_COLUMNS, RejectReason, empty_rejects
@@ -730,7 +731,7 @@ class Ledger:
         if plan.entries.height:
             rel = part_name(plan.run)
             (root / PARTS).mkdir(parents=True, exist_ok=True)
-            write_new(root / rel, lambda p: plan.entries.write_parquet(p, statistics=True))
+            write_new(root / rel, lambda p: write_parquet(plan.entries, p))  # with each column's unit
             new.parts.append(FileRef.of(root, rel, plan.entries.height))
             new.entries = old.entries + plan.entries.height
             fsync_dir(root / PARTS)

@@ -13,15 +13,6 @@ import polars as pl
 from .money import fen_to_yuan_display
 
 AMOUNTS = ["medfee_sumamt", "inscp_scp_amt", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt"]
-HEADINGS = {
-    "medfee_sumamt": "total cost",
-    "inscp_scp_amt": "policy scope",
-    "hifp_pay": "basic",
-    "hifmi_pay": "大病",
-    "maf_pay": "assistance",
-    "fund_pay_sumamt": "funds",
-    "psn_part_amt": "patients",
-}
 
 
 def _rate(num: int, den: int) -> str:
@@ -111,79 +102,144 @@ def check_counts(summary: dict[str, Any]) -> bool:
 
 
 # ------------------------------------------------------------------ rendering
+#
+# Every word comes from the label files (medclaim/labels/<lang>.yaml, section ``summary``), the
+# same files as explain's; Chinese by default.
+
+#: (label key, key in summary["rates"], numerator, denominator)
+RATES = [
+    ("funds_total", "funds / total cost", "fund_pay_sumamt", "medfee_sumamt"),
+    ("basic_scope", "basic / policy scope", "hifp_pay", "inscp_scp_amt"),
+    ("funds_scope", "funds / policy scope", "fund_pay_sumamt", "inscp_scp_amt"),
+]
 
 
-def render_plain(s: dict[str, Any]) -> str:
-    lines = [
-        f"rules: {', '.join(s['rules'])}" + (f"  (unverified parameters: {s['unverified_parameters']})" if s["unverified_parameters"] else ""),
-        f"rows read {s['rows_read']} = settled {s['claims_settled']} + rejected {s['rows_rejected']}"
-        + ("" if check_counts(s) else "  ** MISMATCH **"),
-        f"people settled {s['people_settled']}; claims not covered {s['not_covered']}",
+def _labels(lang: str):
+    from .explain import load_labels
+
+    return load_labels(lang)
+
+
+def _join(L, items: list[str]) -> str:
+    return L("sep").join(items)
+
+
+def _heading(L, col: str) -> str:
+    return L(f"summary.amount.{col}")
+
+
+def _class_tier(L, row: dict[str, Any]) -> tuple[str, str]:
+    return L.name("class", row["benefit_class"]), L.name("tier", row["tier"]) if row["tier"] else "–"
+
+
+def _head_lines(s: dict[str, Any], L) -> list[tuple[str, str | None]]:
+    """The summary's opening lines, each with a rich style (None: plain)."""
+    lines: list[tuple[str, str | None]] = [
+        (L("summary.rules", rules=", ".join(s["rules"])), "bold"),
     ]
+    if s["unverified_parameters"]:
+        lines.append((L("summary.unverified", n=s["unverified_parameters"]).strip(), "yellow"))
+    ok = check_counts(s)
+    lines.append((L("summary.counts", read=f"{s['rows_read']:,}", settled=f"{s['claims_settled']:,}",
+                    rejected=f"{s['rows_rejected']:,}") + ("" if ok else L("summary.mismatch")), "green" if ok else "bold red"))
+    lines.append((L("summary.people", people=f"{s['people_settled']:,}", not_covered=f"{s['not_covered']:,}"), None))
     for key in ("late_claims", "already_settled"):
         if s.get(key):
-            lines.append(f"{key.replace('_', ' ')}: {s[key]}")
+            lines.append((L(f"summary.{key}", n=f"{s[key]:,}"), "yellow"))
+    if s.get("workbook_split"):
+        w = s["workbook_split"]
+        lines.append((L("summary.workbook_split", rows=f"{w['rows']:,}", n=len(w["sheets"]), sheets=", ".join(w["sheets"])), "yellow"))
     if s["rejects_by_reason"]:
-        lines.append("rejected by reason: " + ", ".join(f"{k} {v}" for k, v in s["rejects_by_reason"].items()))
-    lines.append("totals (yuan): " + "; ".join(f"{HEADINGS[k]} {fen_to_yuan_display(v)}" for k, v in s["totals_fen"].items()))
-    lines.append("rates: " + "; ".join(f"{k} {v}" for k, v in s["rates"].items()))
-    lines.append("people reaching: " + "; ".join(f"{k} {v}" for k, v in s["people_reaching"].items()))
-    lines.append("by class and tier (yuan):")
-    cols = ["claims"] + AMOUNTS
-    lines.append("\t".join(["class", "tier"] + [HEADINGS.get(c, c) for c in cols]))
+        reasons = _join(L, [f"{k} {v:,}" for k, v in s["rejects_by_reason"].items()])
+        lines.append((L("summary.rejected_by_reason", reasons=reasons), "yellow"))
+    lines.append((L("summary.rates", rates=_join(L, [f"{L('summary.rate.' + k)} {s['rates'][j]}" for k, j, _, _ in RATES])), None))
+    reach = _join(L, [f"{L('summary.reach.' + flag)} {s['people_reaching'][label]:,}" for label, flag in FLAGS.items()])
+    lines.append((L("summary.reaching", counts=reach), None))
+    return lines
+
+
+def render_plain(s: dict[str, Any], lang: str = "zh") -> str:
+    L = _labels(lang)
+    lines = [text for text, _ in _head_lines(s, L)]
+    lines.insert(-2, L("summary.totals", amounts=_join(L, [f"{_heading(L, k)} {fen_to_yuan_display(v)}" for k, v in s["totals_fen"].items()])))
+    lines.append(L("summary.by_class_tier"))
+    lines.append("\t".join([L("summary.class"), L("summary.tier"), L("summary.claims")] + [_heading(L, c) for c in AMOUNTS]))
     for row in s["by_class_and_tier"]:
-        cells = [row["benefit_class"], row["tier"] or "", str(row["claims"])] + [fen_to_yuan_display(row[c]) for c in AMOUNTS]
+        cells = [*_class_tier(L, row), str(row["claims"])] + [fen_to_yuan_display(row[c]) for c in AMOUNTS]
         lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
 
 
-def render_rich(s: dict[str, Any]):  # -> rich renderable
-    from rich.console import Group
+def render_rich(s: dict[str, Any], lang: str = "zh", width: int | None = None):  # -> rich renderable
+    from rich.console import Console, Group
     from rich.table import Table
     from rich.text import Text
 
+    L = _labels(lang)
     head = Text()
-    head.append(f"rules {', '.join(s['rules'])}\n", style="bold")
-    if s["unverified_parameters"]:
-        head.append(f"{s['unverified_parameters']} unverified (placeholder) parameters — not for paying real money\n", style="yellow")
-    ok = check_counts(s)
-    head.append(
-        f"rows read {s['rows_read']:,} = settled {s['claims_settled']:,} + rejected {s['rows_rejected']:,}\n",
-        style="green" if ok else "bold red",
-    )
-    head.append(f"people {s['people_settled']:,}; not covered {s['not_covered']:,}\n")
-    for key in ("late_claims", "already_settled"):
-        if s.get(key):
-            head.append(f"{key.replace('_', ' ')}: {s[key]:,}\n", style="yellow")
-    if s["rejects_by_reason"]:
-        head.append("rejected: " + ", ".join(f"{k} {v}" for k, v in s["rejects_by_reason"].items()) + "\n", style="yellow")
-    head.append("rates: " + "; ".join(f"{k} {v}" for k, v in s["rates"].items()) + "\n")
-    head.append("people reaching: " + "; ".join(f"{k} {v}" for k, v in s["people_reaching"].items()))
+    for i, (text, style) in enumerate(_head_lines(s, L)):
+        head.append(("\n" if i else "") + text, style=style)
 
     # Numbers are never cut: they keep their full width and the names wrap instead.  On a narrow
     # terminal, columns are left out (derived ones first) until the table fits; summary.txt and the
     # piped output always carry every figure.
-    from rich.console import Console
-
     def cells(c: str) -> list[str]:
         return [fen_to_yuan_display(row[c]) for row in s["by_class_and_tier"]] + [fen_to_yuan_display(s["totals_fen"][c])]
 
-    widths = {c: max(len(HEADINGS[c]), *map(len, cells(c))) + 3 for c in AMOUNTS}
+    from .xlsx import display_width
+
+    widths = {c: max(display_width(_heading(L, c)), *map(len, cells(c))) + 3 for c in AMOUNTS}
     shown = list(AMOUNTS)
-    room = Console().width - 24 - 10  # class and tier names, claims
+    room = (width or Console().width) - 24 - 10  # class and tier names, claims
     for dropped in ("inscp_scp_amt", "fund_pay_sumamt", "medfee_sumamt", "maf_pay"):
         if sum(widths[c] for c in shown) <= room:
             break
         shown.remove(dropped)
-    left_out = [HEADINGS[c] for c in AMOUNTS if c not in shown]
-    caption = f"not shown on this narrow terminal: {', '.join(left_out)} — see summary.txt" if left_out else None
-    t = Table(title="settled amounts (yuan)", caption=caption, show_footer=True)
-    t.add_column("class · tier", footer="total", overflow="fold", min_width=12)
-    t.add_column("claims", footer=f"{s['claims_settled']:,}", justify="right", no_wrap=True)
+    left_out = [_heading(L, c) for c in AMOUNTS if c not in shown]
+    caption = L("summary.narrow", columns=", ".join(left_out)) if left_out else None
+    t = Table(title=L("summary.table_title"), caption=caption, show_footer=True)
+    t.add_column(L("summary.class_tier"), footer=L("summary.total"), overflow="fold", min_width=12)
+    t.add_column(L("summary.claims"), footer=f"{s['claims_settled']:,}", justify="right", no_wrap=True)
     for c in shown:
-        t.add_column(HEADINGS[c], footer=fen_to_yuan_display(s["totals_fen"][c]), justify="right", no_wrap=True,
+        t.add_column(_heading(L, c), footer=fen_to_yuan_display(s["totals_fen"][c]), justify="right", no_wrap=True,
                      min_width=widths[c] - 3)
     for row in s["by_class_and_tier"]:
-        name = f"{row['benefit_class'].replace('_', ' ')} · {row['tier'] or '–'}"
-        t.add_row(name, f"{row['claims']:,}", *[fen_to_yuan_display(row[c]) for c in shown])
+        t.add_row(" · ".join(_class_tier(L, row)), f"{row['claims']:,}", *[fen_to_yuan_display(row[c]) for c in shown])
     return Group(head, t)
+
+
+def _rate_bp(num: int, den: int) -> int | None:
+    return None if den == 0 else (num * 10_000 * 2 + den) // (den * 2)
+
+
+def summary_sheet_rows(s: dict[str, Any], lang: str = "zh") -> tuple[list[list[Any]], set[int]]:
+    """The summary as workbook rows (cells ``(value, Unit)``), and which rows are headings."""
+    from .columns import Unit
+
+    L = _labels(lang)
+    rows: list[list[Any]] = [[L("summary.section_overview"), L("summary.value")]]
+    headings = {0}
+    rows.append([L("summary.rules", rules=", ".join(s["rules"]))])
+    if s["unverified_parameters"]:
+        rows.append([L("summary.unverified", n=s["unverified_parameters"]).strip()])
+    for key in ("rows_read", "claims_settled", "rows_rejected", "people_settled", "not_covered"):
+        rows.append([L(f"summary.{key}"), (s[key], Unit.COUNT)])
+    for reason, n in s["rejects_by_reason"].items():
+        rows.append([L("summary.rejected_reason", reason=reason), (n, Unit.COUNT)])
+    for key in ("late_claims", "already_settled"):
+        if s.get(key):
+            rows.append([L(f"summary.{key}", n="").rstrip("：: "), (s[key], Unit.COUNT)])
+    for k, _, num, den in RATES:
+        rows.append([L(f"summary.rate.{k}"), (_rate_bp(s["totals_fen"][num], s["totals_fen"][den]), Unit.BP)])
+    for label, flag in FLAGS.items():
+        rows.append([L(f"summary.reach.{flag}"), (s["people_reaching"][label], Unit.COUNT)])
+    if s.get("workbook_split"):
+        w = s["workbook_split"]
+        rows.append([L("summary.workbook_split", rows=f"{w['rows']:,}", n=len(w["sheets"]), sheets=", ".join(w["sheets"]))])
+    rows.append([])
+    headings.add(len(rows))
+    rows.append([L("summary.class"), L("summary.tier"), L("summary.claims")] + [_heading(L, c) + L("summary.yuan") for c in AMOUNTS])
+    for row in s["by_class_and_tier"]:
+        rows.append([*_class_tier(L, row), (row["claims"], Unit.COUNT)] + [(row[c], Unit.FEN) for c in AMOUNTS])
+    rows.append([L("summary.total"), None, (s["claims_settled"], Unit.COUNT)] + [(s["totals_fen"][c], Unit.FEN) for c in AMOUNTS])
+    return rows, headings

@@ -2,14 +2,16 @@
 
 from pathlib import Path
 
+import json
+
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-import medclaim.output
 import medclaim.settle
 from medclaim.cli import app
 from medclaim.status import Exit
+from medclaim.output import read_people_csv
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 FILES = [
@@ -17,6 +19,11 @@ FILES = [
     SAMPLE / "dongzhi-2021-03-hospital-b.parquet",
     SAMPLE / "dongzhi-2021-03-hospital-c.xlsx",
 ]
+
+
+#: Chinese headers of the files for people → field codes
+CODES = {"来源文件": "source_file", "来源行号": "source_row", "结算ID": "setl_id", "原因代码": "reason_code", "说明": "message",
+         "个人负担总金额（元）": "psn_part_amt"}
 
 
 def settle(*args: str):
@@ -33,9 +40,9 @@ def demo(tmp_path_factory) -> Path:
 
 def test_every_row_is_settled_or_rejected(demo):
     ledger = pl.read_parquet(demo / "ledger.parquet")
-    rejects = pl.read_csv(demo / "rejects.csv", infer_schema=False)
-    summary = (demo / "summary.txt").read_text(encoding="utf-8")
-    rows_read = int(summary.split("rows read ")[1].split(" ")[0])
+    rejects = read_people_csv(demo / "rejects.csv")
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    rows_read = summary["rows_read"]
     assert rows_read == ledger.height + rejects.height
     assert ledger["setl_id"].is_unique().all()
     # an id both settled and rejected can only be an exact repeat of a settled row
@@ -58,7 +65,7 @@ def test_ledger_conserves_money_to_the_fen(demo):
 
 def test_csv_copy_shows_exact_yuan(demo):
     parquet = pl.read_parquet(demo / "ledger.parquet").sort("setl_id")
-    csv = pl.read_csv(demo / "ledger.csv", infer_schema=False).sort("setl_id")
+    csv = pl.read_csv(demo / "ledger.csv", infer_schema=False).rename(CODES, strict=False).sort("setl_id")
     assert csv.height == parquet.height
     for fen, text in zip(parquet["psn_part_amt"], csv["psn_part_amt"]):
         assert text == f"{fen // 100}.{fen % 100:02d}"
@@ -72,13 +79,13 @@ def test_chunk_size_never_changes_the_ledger(demo, tmp_path, monkeypatch):
     chunked = pl.read_parquet(tmp_path / "ledger.parquet").sort("setl_id")
     assert chunked.equals(whole)
     csv = (tmp_path / "ledger.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert len(csv) == whole.height + 1 and csv[0].startswith("setl_id,")  # one header line
+    assert len(csv) == whole.height + 1 and csv[0].startswith("结算ID,")  # one header line
 
 
 def test_piped_output_is_plain_text(demo, tmp_path):
     r = settle(str(FILES[1]), "--rules", "anhui/dongzhi-2021", "--out", str(tmp_path))
     assert "\x1b[" not in r.stdout
-    assert "rows read" in r.stdout
+    assert "读取 1,366 行 = 结算" in r.stdout
 
 
 def test_quiet_prints_nothing_but_errors(tmp_path):
@@ -103,13 +110,6 @@ def test_missing_required_column_exits_4(tmp_path):
     assert "x.csv" in r.output and "总费用" in r.output and "Traceback" not in r.output
 
 
-def test_too_many_rows_for_excel_is_a_usage_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(medclaim.output, "EXCEL_MAX_ROWS", 10)
-    r = settle(str(FILES[1]), "--rules", "anhui/dongzhi-2021", "--out", str(tmp_path), "--format", "xlsx")
-    assert r.exit_code == Exit.USAGE
-    assert "Excel" in r.output and not (tmp_path / "ledger.parquet").exists()
-
-
 def test_a_broken_invariant_writes_nothing(tmp_path, monkeypatch):
     def broken(ledger):
         raise medclaim.settle.InvariantError(["psn_part_amt + fund_pay_sumamt = medfee_sumamt: broken for 1 claim(s)"])
@@ -124,5 +124,5 @@ def test_a_broken_invariant_writes_nothing(tmp_path, monkeypatch):
 def test_xlsx_copy_is_written_for_a_small_month(tmp_path):
     r = settle(str(FILES[2]), "--rules", "anhui/dongzhi-2021", "--out", str(tmp_path), "--format", "xlsx")
     assert r.exit_code in (Exit.OK, Exit.REJECTS), r.output
-    book = pl.read_excel(tmp_path / "ledger.xlsx")
+    book = pl.read_excel(tmp_path / "ledger.xlsx", sheet_name="结算台账")
     assert book.height == pl.read_parquet(tmp_path / "ledger.parquet").height

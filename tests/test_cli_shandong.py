@@ -10,6 +10,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from medclaim.cli import app
+from medclaim.output import read_people_csv
 
 HEADER = "结算ID,人员编号,医疗类别,医院等级,开始日期,结束日期,总费用,全自费金额,统筹基金支出\n"
 
@@ -67,7 +68,7 @@ def test_blank_or_excessive_reported_basic_payment_is_rejected_with_reason(tmp_p
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["settle", str(src), "--rules", "shandong/critical-illness-2014", "--out", str(out)])
     assert result.exit_code == 1  # completed with rejected rows
-    rejects = pl.read_csv(out / "rejects.csv").sort("setl_id")
+    rejects = read_people_csv(out / "rejects.csv").sort("setl_id")
     assert rejects["reason_code"].to_list() == ["missing_field", "inconsistent_amounts"]
     assert rejects["column"].to_list() == ["reported_hifp_pay"] * 2
 

@@ -25,6 +25,7 @@ from medclaim.pipeline import append_claims
 from medclaim.schema import RejectReason
 from medclaim.settle import settle_claims
 from medclaim.status import Exit
+from medclaim.output import read_people_csv
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "30")), deadline=None,
@@ -166,7 +167,7 @@ def test_a_file_repeating_some_ids_settles_only_the_new_ones(tmp_path):
     assert r.status == Exit.REJECTS  # completed; the repeated ids are reported in rejects.csv
     assert r.summary["claims_settled"] == 1 and r.summary["already_settled"] == 2
     assert r.summary["rows_read"] == r.summary["claims_settled"] + r.summary["rows_rejected"]
-    rejects = pl.read_csv(tmp_path / "runs" / "run-000002" / "rejects.csv")
+    rejects = read_people_csv(tmp_path / "runs" / "run-000002" / "rejects.csv")
     assert sorted(rejects["setl_id"].to_list()) == ["J1", "J2"]
     assert set(rejects["reason_code"]) == {RejectReason.ALREADY_SETTLED.value}
     assert all("already settled in run 1" in m for m in rejects["message"])
@@ -181,7 +182,7 @@ def test_nothing_but_bad_rows_is_still_a_run_so_rejects_are_not_lost(tmp_path):
     bad = claims_frame([claim(setl_id="X1", med_type="99")])  # not mapped by the rule set
     r = append_claims(tmp_path, bad, rb)
     assert r.status == Exit.REJECTS and r.run == 1
-    assert pl.read_csv(tmp_path / "runs" / "run-000001" / "rejects.csv")["reason_code"].to_list() == ["unknown_code"]
+    assert read_people_csv(tmp_path / "runs" / "run-000001" / "rejects.csv")["reason_code"].to_list() == ["unknown_code"]
     head = store.read_head(tmp_path)
     assert head.entries == 0 and head.parts == []
     assert store.read_ledger(tmp_path).height == 0

@@ -27,6 +27,7 @@ from medclaim import store
 from medclaim.pipeline import append_claims, reverse_claims
 from medclaim.settle import check_invariants
 from medclaim.status import Exit
+from medclaim.output import read_people_csv
 
 Y = 100  # fen per yuan
 RB = book("full")
@@ -127,7 +128,7 @@ def test_reversing_twice_is_refused(tmp_path):
     assert (tmp_path / "HEAD.json").read_bytes() == head
     mixed = reverse_claims(tmp_path, ["A", "B"], RB)  # A refused, B reversed
     assert mixed.status == Exit.REJECTS and mixed.summary["reversals"] == 1
-    rejects = pl.read_csv(tmp_path / "runs" / f"run-{mixed.run:06d}" / "rejects.csv")
+    rejects = read_people_csv(tmp_path / "runs" / f"run-{mixed.run:06d}" / "rejects.csv")
     assert rejects.select("setl_id", "reason_code").rows() == [("A", "already_reversed")]
     assert store.verify(tmp_path) == []
 
