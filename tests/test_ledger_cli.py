@@ -58,7 +58,7 @@ def test_rerunning_a_month_exits_5_and_says_so(ledger):
 def test_second_hospital_file_continues_and_reports_repeats_and_late_claims(ledger):
     r = run("settle", A, B, "--rules", RULES, "--ledger", ledger)
     assert r.exit_code == Exit.REJECTS
-    assert "already settled: 2610" in r.output
+    assert "已在台账中结算过（未重复支付）：2,610 笔" in r.output
     assert "late claim(s)" in r.output
     summary = json.loads((ledger / "runs" / "run-000002" / "summary.json").read_text())
     assert summary["already_settled"] == 2610 and summary["late_claims"] > 0
