@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import tempfile
 import sys
-import traceback
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
+from . import __version__, failures
 from .status import DESCRIPTIONS, Exit
 
 app = typer.Typer(
@@ -131,18 +128,11 @@ def guarded(fn):
             for p in e.problems:
                 out.error(f"  {p}")
             status = Exit.INVARIANT
-        except Exception as e:  # a bug: say so plainly, keep the traceback for the report
-            tb = traceback.format_exc()
-            log.error(tb)
-            # not the working directory: under cron that may be / or the ledger's parent
-            crash = Path(tempfile.gettempdir()) / f"medclaim-crash-{os.getpid()}.log"
-            try:
-                crash.write_text(tb, encoding="utf-8")
-                where = f"; details in {crash}"
-            except OSError:
-                where = ""
-            out.error(f"internal error ({type(e).__name__}: {e}){where} — please report it")
-            status = Exit.INTERNAL
+        except BaseException as e:  # noqa: BLE001 — a bug, a native panic, or the machine refusing a write
+            if not failures.is_failure(e):
+                raise
+            status, msg = failures.status_for(e, [kwargs.get(k) for k in ("out", "ledger", "log_file")])
+            failures.print_error(msg)
         raise typer.Exit(int(status))
 
     return wrapper
@@ -283,5 +273,18 @@ def rules_check(
 # Commands defined in their own modules register themselves on `app` when imported.
 from . import cli_explain, cli_ledger  # noqa: E402,F401
 
+def run() -> None:
+    """The ``medclaim`` program: the app, with a last guard for failures outside any command
+    (option parsing, imports, the exit of the interpreter's libraries)."""
+    try:
+        app()
+    except BaseException as e:  # noqa: BLE001
+        if not failures.is_failure(e):
+            raise
+        status, msg = failures.status_for(e)
+        failures.print_error(msg)
+        sys.exit(int(status))
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()

@@ -7,6 +7,7 @@ running totals.  ``medclaim settle``, ``medclaim explain`` and the tests all cal
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -107,6 +108,18 @@ def reject_unusable_reported(frame: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
 #: Claims settled per engine pass.  People never straddle two chunks, so each chunk is an
 #: independent settlement; chunking bounds the memory of the wide intermediate frame.
 CHUNK_ROWS = 500_000
+#: Environment variable that overrides ``CHUNK_ROWS`` (tuning, and tests of multi-chunk months).
+CHUNK_ROWS_ENV = "MEDCLAIM_CHUNK_ROWS"
+
+
+def default_chunk_rows() -> int:
+    """``CHUNK_ROWS``, or the positive whole number in ``$MEDCLAIM_CHUNK_ROWS``."""
+    raw = os.environ.get(CHUNK_ROWS_ENV)
+    if raw is None or not raw.strip():
+        return CHUNK_ROWS
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    raise ValueError(f"{CHUNK_ROWS_ENV}={raw[:20]!r}: give a positive whole number of claims per chunk")
 
 
 def settle_claims(
@@ -159,7 +172,7 @@ def settle_claims(
             if unusable.height:
                 rejects.append(reject_unusable_reported(unusable, rs))
         period_closings = []
-        chunks = settle_period(good, rs, closing, chunk_rows or CHUNK_ROWS)
+        chunks = settle_period(good, rs, closing, chunk_rows or default_chunk_rows())
         del good  # the generator holds the period's claims until it has ordered them
         for ledger in chunks:
             check_invariants(ledger)
@@ -194,8 +207,12 @@ def chunk_bounds(run_start: pl.Series, chunk_rows: int) -> list[tuple[int, int]]
     n = run_start.len()
     if n <= chunk_rows:
         return [(0, n)]
-    starts = run_start.arg_true().to_numpy()
-    cuts = sorted({int(starts[min(starts.searchsorted(t), len(starts) - 1)]) for t in range(chunk_rows, n, chunk_rows)} - {0})
+    # the first person-year start at or after each multiple of chunk_rows (polars only: numpy is
+    # not a runtime dependency)
+    starts = run_start.arg_true()
+    targets = pl.Series(range(chunk_rows, n, chunk_rows), dtype=starts.dtype)
+    at = starts.search_sorted(targets, side="left").clip(upper_bound=starts.len() - 1)
+    cuts = sorted(set(starts.gather(at).to_list()) - {0})
     edges = [0, *cuts, n]
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 

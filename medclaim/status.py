@@ -17,6 +17,7 @@ class Exit(IntEnum):
     INVARIANT = 8  # a settlement invariant (conservation…) broke: nothing was written
     LEDGER_CORRUPT = 9  # ledger verify found a mismatch between ledger and accumulator
     NO_RULE_PERIOD = 10  # nothing settled: no period of the rule set covers the claims' dates
+    MACHINE_REFUSED = 12  # the machine refused a read or write: disk full, read-only, permission denied
     INTERNAL = 70  # a bug: please report it with the log
 
 
@@ -32,5 +33,6 @@ DESCRIPTIONS = {
     Exit.INVARIANT: "settlement invariant broken; nothing written",
     Exit.LEDGER_CORRUPT: "ledger and accumulator disagree",
     Exit.NO_RULE_PERIOD: "nothing settled: the rule set covers none of the claims' dates",
+    Exit.MACHINE_REFUSED: "the machine refused a read or write (disk full, read-only, permission denied); the message names the path",
     Exit.INTERNAL: "internal error (a bug)",
 }
