@@ -326,6 +326,25 @@ class Assistance(_Model):
     schemes: dict[str, AssistanceScheme]
 
 
+#: The funds a target rate may count (the ledger's payment columns).
+FUNDS = {"basic": "hifp_pay", "critical": "hifmi_pay", "assistance": "maf_pay"}
+
+
+class Target(Cited):
+    """A rate a policy document sets a target for: funds paid ÷ policy-scope (合规) costs of the
+    claims the filters select, over the year so far (``medclaim report``)."""
+
+    name: str = Field(description="the document's own name of the rate, e.g. 政策范围内住院费用基金支付比例")
+    quote: str = Field("", description="the sentence of the document that sets the target")
+    classes: list[str]
+    funds: list[Literal["basic", "critical", "assistance"]] = ["basic"]
+    identities: list[str] | None = Field(None, description="only these identities; None = everyone")
+    places: list[str] | None = Field(None, description="only these places of care; None = everywhere")
+    value: Ratio
+    comparison: Literal["at_least", "about"] = "at_least"
+    tolerance_points: Points = Field(200, description="with `about`: met within ± this many points")
+
+
 class Codes(_Model):
     """Code tables: values as exported (codes and names) → the rule set's own keys."""
 
@@ -355,6 +374,7 @@ class RuleSet(_Model):
     basic: Basic
     critical: Critical | None = None
     assistance: Assistance | None = None
+    targets: dict[str, Target] = {}
 
     # -- derived views used by the engine and explain --------------------------------
     @property
@@ -502,6 +522,12 @@ class RuleSet(_Model):
         if self.assistance:
             need_classes("assistance.classes", self.assistance.classes)
             need_ids("assistance.schemes", self.assistance.schemes)
+        for key, t in self.targets.items():
+            need_classes(f"targets.{key}.classes", t.classes)
+            need_ids(f"targets.{key}.identities", t.identities or [])
+            for i, place in enumerate(t.places or []):
+                if place not in PLACES:
+                    problems.append(f"targets.{key}.places[{i}]: '{place}' is not a place of care{_did_you_mean(place, PLACES)} — use one of {list(PLACES)}")
         if problems:
             raise _Problems(problems)
         return self
