@@ -228,10 +228,12 @@ def personal_labels() -> tuple[set[str], set[str]]:
 def rejects_for_people(rejects: pl.DataFrame, opts: PeopleFiles) -> pl.DataFrame:
     rejects = rejects.sort("source_file", "source_row", nulls_last=True)
     if not opts.show_ids and "raw" in rejects.columns and rejects.height:
-        from .privacy import mask_raw_cells
+        from .privacy import mask_id_cards_in_text, mask_raw_cells
 
         names, ids = personal_labels()
         rejects = rejects.with_columns(mask_raw_cells(rejects["raw"], names, ids))
+        if "message" in rejects.columns:  # a message may quote a cell
+            rejects = rejects.with_columns(mask_id_cards_in_text(pl.col("message")))
     return rejects
 
 
@@ -259,21 +261,22 @@ def sheets_needed(rows: int, max_rows: int | None = None) -> int:
 def write_people_workbook(
     path: Path,
     ledger_chunks: Iterable[pl.DataFrame],
+    rows: int,
     schema: pl.Schema | dict[str, pl.DataType],
     summary: dict[str, Any] | None,
     rejects: pl.DataFrame | None,
     opts: PeopleFiles = DEFAULT,
     on_rows: Callable[[int], None] | None = None,
 ) -> dict[str, list[str]]:
-    """ledger.xlsx: the summary, the ledger (split over sheets when longer than one holds) and the
-    rejects, each a sheet a clerk can sort, filter and sum."""
+    """ledger.xlsx: the summary, the ledger (``rows`` rows in chunks; split over sheets when longer
+    than one holds) and the rejects, each a sheet a clerk can sort, filter and sum."""
     from .summary import summary_sheet_rows
 
     columns = people_columns(schema)
     sheets: list[xlsx.Table | xlsx.KeyValues] = []
     if summary is not None:
-        rows, headings = summary_sheet_rows(summary, opts.lang)
-        sheets.append(xlsx.KeyValues(opts.sheet("summary"), rows, headings))
+        figures, headings = summary_sheet_rows(summary, opts.lang)
+        sheets.append(xlsx.KeyValues(opts.sheet("summary"), figures, headings))
     sheets.append(
         xlsx.Table(
             opts.sheet("ledger"),
@@ -281,17 +284,19 @@ def write_people_workbook(
             (key_words(c, opts) for c in ledger_chunks),
             headers={c: opts.header(c) for c in columns},
             flags=opts.flags(),
+            rows=rows,
             on_rows=on_rows,
         )
     )
     if rejects is not None:
         rj = rejects_for_people(rejects, opts)
         rcols = rejects_columns(rj)
-        sheets.append(xlsx.Table(opts.sheet("rejects"), rcols, [rj], headers={c: opts.header(c) for c in rcols}))
+        sheets.append(xlsx.Table(opts.sheet("rejects"), rcols, [rj], headers={c: opts.header(c) for c in rcols},
+                                 flags=opts.flags(), rows=rj.height))
     return xlsx.write_workbook(path, sheets, xlsx.SHEET_MAX_ROWS)
 
 
-def parquet_chunks(path: Path, rows: int = 100_000) -> Iterator[pl.DataFrame]:
+def parquet_chunks(path: Path, rows: int = 50_000) -> Iterator[pl.DataFrame]:
     import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
@@ -310,7 +315,7 @@ def write_ledger(ledger: pl.DataFrame, out_dir: Path, formats: list[str], opts: 
         written.append(write_atomic(out_dir / "ledger.csv", lambda p: write_people_csv(ledger, p, columns, opts)))
     if "xlsx" in formats:
         written.append(
-            write_atomic(out_dir / "ledger.xlsx", lambda p: write_people_workbook(p, [ledger], ledger.schema, None, None, opts))
+            write_atomic(out_dir / "ledger.xlsx", lambda p: write_people_workbook(p, [ledger], ledger.height, ledger.schema, None, None, opts))
         )
     return written
 
@@ -372,8 +377,8 @@ class LedgerWriter:
         if "xlsx" not in self.formats:
             return []
         path = self.out_dir / "ledger.xlsx"
-        write_atomic(path, lambda p: write_people_workbook(p, parquet_chunks(self.final["parquet"]), self.schema, summary,
-                                                          rejects, self.opts, on_rows))
+        write_atomic(path, lambda p: write_people_workbook(p, parquet_chunks(self.final["parquet"]), self.rows, self.schema,
+                                                          summary, rejects, self.opts, on_rows))
         return [path]
 
     def abort(self) -> None:

@@ -258,7 +258,7 @@ def _run_files(plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any],
     if plan.entries.height and "csv" in formats:
         files["ledger.csv"] = lambda p: write_people_csv(plan.entries, p, people_columns(plan.entries.schema), people)
     if plan.entries.height and "xlsx" in formats:
-        files["ledger.xlsx"] = lambda p: write_people_workbook(p, [ledger_order(plan.entries)], plan.entries.schema, summary,
+        files["ledger.xlsx"] = lambda p: write_people_workbook(p, [ledger_order(plan.entries)], plan.entries.height, plan.entries.schema, summary,
                                                               plan.rejects, people)
     return files
 

@@ -220,3 +220,18 @@ def test_every_column_shown_to_people_has_a_header_in_each_language():
         text = load_labels(lang).text
         assert sorted(c for c in [*PEOPLE, *REJECTS] if f"column.{c}" not in text) == [], lang
     assert people_columns({"hifp_pay": pl.Int64, "mystery": pl.Int64}) == {"hifp_pay": Unit.FEN, "mystery": Unit.COUNT}
+
+
+def test_workbook_cells_survive_xml_and_keep_their_types(tmp_path):
+    """Markup characters, quotes and formulas come back as the same text; an empty text is a blank
+    cell; negative money stays a number; Excel's own _xHHHH_ escape is used for control characters."""
+    texts = ["<b>&amp;</b>", 'x"y\'z', "=1+1", "", None, "a\x01b"]
+    frame = pl.DataFrame({"t": texts, "m": [-5, 1, 123456789, None, 0, 7], "d": [dt.date(2021, 12, 31)] * 6})
+    medclaim.xlsx.write_workbook(tmp_path / "t.xlsx", [
+        medclaim.xlsx.Table("s", {"t": Unit.TEXT, "m": Unit.FEN, "d": Unit.DATE}, [frame.head(2), frame.slice(2)], rows=6)
+    ])
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx")["s"]
+    assert [c.value for c in ws["A"][1:]] == ["<b>&amp;</b>", 'x"y\'z', "=1+1", None, None, "a_x0001_b"]
+    assert ws["A4"].data_type == "s"
+    assert [c.value for c in ws["B"][1:]] == [-0.05, 0.01, 1234567.89, None, 0, 0.07]
+    assert ws["C7"].value == dt.datetime(2021, 12, 31)
