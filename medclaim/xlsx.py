@@ -14,7 +14,9 @@ exact decimal text from integer fen, text escaped for XML as an inline string), 
 ledger takes no Python loop per row or cell.
 
 Reusable by any command that writes a workbook: give ``write_workbook`` a list of ``Table``
-(rows arrive in chunks, so a large ledger never sits in memory twice) and/or ``KeyValues``.
+(rows arrive in chunks, so a large ledger never sits in memory twice) and/or ``KeyValues``; or
+use ``Workbook`` and its xlsxwriter ``book`` directly (charts, notes below a table) — but write
+nothing into a table's own rows, which are filled in when the workbook closes.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ class Table:
     chunks: Iterable[pl.DataFrame]
     headers: dict[str, str] = field(default_factory=dict)
     flags: tuple[str, str] = ("true", "false")
-    #: the number of rows the chunks hold (sheets are laid out before the rows are written)
-    rows: int = 0
+    #: the number of rows the chunks hold (sheets are laid out before the rows are written);
+    #: None: counted here, holding the chunks in memory
+    rows: int | None = None
     #: called with the number of rows written, every few thousand rows (progress displays)
     on_rows: Callable[[int], None] | None = None
 
@@ -233,7 +236,10 @@ class Workbook:
                     zout.writestr(item, data)
                     continue
                 xml = data.decode("utf-8")
-                head, tail = xml.split("</sheetData>", 1)
+                # the data rows go right under the header row; anything the caller wrote below
+                # the table through xlsxwriter (notes) keeps its place after them
+                header_end = xml.index("</row>", xml.index("<sheetData>")) + len("</row>")
+                head, tail = xml[:header_end], xml[header_end:]
                 last = column_letter(len(p.table.columns) - 1)
                 head = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{last}{p.first_row + p.rows - 1}"/>', head, count=1)
                 styles = {u: f.xf_index for u, f in self.formats.items()}
@@ -251,7 +257,7 @@ class Workbook:
                                 p.table.on_rows(piece.height)
                     if row != p.first_row + p.rows:
                         raise ValueError(f"sheet {p.xml_name}: {row - p.first_row} rows arrived, {p.rows} expected")
-                    out.write(("</sheetData>" + tail).encode("utf-8"))
+                    out.write(tail.encode("utf-8"))
 
     # -------------------------------------------------------------- tables
 
@@ -269,6 +275,9 @@ class Workbook:
 
     def table(self, t: Table) -> list[str]:
         """Lay ``t`` out over as many sheets as its rows need (filled in on ``close``)."""
+        if t.rows is None:  # chunks given without their count: hold them to count them
+            t.chunks = list(t.chunks)
+            t.rows = sum(c.height for c in t.chunks)
         source = self.sources[id(t)] = _Rows(t.chunks)
         sample = source.peek()
         widths = self._widths(t, sample if sample is not None else pl.DataFrame())
