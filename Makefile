@@ -31,6 +31,7 @@ N ?= 1000000
 bench: $(STAMP)
 	$(PY) -m bench.run --claims $(N)
 	$(PY) -m bench.run --claims $(N) --scenario continuation
+	$(PY) -m bench.run --claims $(N) --scenario report-compare
 
 bench-10m: $(STAMP)
 	$(MAKE) bench N=10000000

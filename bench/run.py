@@ -1,6 +1,6 @@
 """Benchmark medclaim against the read+write floor measured in the same run.
 
-    python -m bench.run --claims N [--people M] [--keep] [--scenario settle|continuation]
+    python -m bench.run --claims N [--people M] [--keep] [--scenario settle|continuation|report-compare]
 
 1. Synthetic claims are generated once and cached in ``bench/data/`` (git-ignored).
 2. Each step of the scenario runs in a fresh subprocess under ``bench.measure``, which records
@@ -227,9 +227,52 @@ def scenario_continuation(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
     ]
 
 
+def scenario_report_compare(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
+    """``medclaim report`` and ``medclaim compare`` against the ``settle`` of the same N claims.
+
+    ``report`` reads the ledger that ``settle`` wrote (target ≤ 0.3× the settle); ``compare``
+    settles the same claims under the rule set and a ``--set`` variant (target ≤ 2.2×).  The
+    ``× floor time`` column of both is their ratio to ``settle``.
+    """
+    data = DataSpec(ctx.claims_path(ctx.claims), ctx.claims, ctx.people, ctx.seed)
+    n = ctx.claims
+    settled = ctx.out_dir / f"rc-settle-{n}"
+    report = ctx.out_dir / f"rc-report-{n}"
+    compared = ctx.out_dir / f"rc-compare-{n}"
+    override = "basic.inpatient.ratio.by_tier.primary=90%"
+    return [data], [
+        settle_step(ctx, "settle", data.path, settled, n, fresh=True, baseline=None),
+        Step(
+            name="report",
+            argv=[str(ctx.medclaim), "report", "--ledger", str(settled), "--out", str(report), "--quiet"],
+            description=f"medclaim report of the {n:,}-claim ledger settle wrote (xlsx + html + json)",
+            rows=n,
+            baseline="settle",
+            prepare=lambda: shutil.rmtree(report, ignore_errors=True),
+            available=settle_available(ctx),
+            cleanup=[report],
+            verify=lambda: None if (report / "report.html").exists() else f"no report.html in {report}",
+            requires="settle",
+        ),
+        Step(
+            name="compare",
+            argv=[str(ctx.medclaim), "compare", str(data.path), "--rules", RULES, "--set", override, "--out", str(compared), "--quiet"],
+            description=f"medclaim compare {data.path.name} --rules {RULES} --set {override}",
+            rows=n,
+            baseline="settle",
+            prepare=lambda: shutil.rmtree(compared, ignore_errors=True),
+            available=settle_available(ctx),
+            ok_rc=(0, 1),
+            cleanup=[compared, settled],
+            verify=lambda: None if (compared / "compare.json").exists() else f"no compare.json in {compared}",
+        ),
+    ]
+
+
 SCENARIOS: dict[str, Callable[[Context], tuple[list[DataSpec], list[Step]]]] = {
     "settle": scenario_settle,
     "continuation": scenario_continuation,
+    "report-compare": scenario_report_compare,
 }
 
 

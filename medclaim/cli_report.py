@@ -11,6 +11,18 @@ from .cli import Out, app, guarded, log, setup_logging
 from .status import Exit
 
 
+def language_known(o: Out, lang: str) -> bool:
+    """False (and the languages there are, as an error) for a --lang without a labels file."""
+    from .explain.labels import load_labels
+
+    try:
+        load_labels(lang)
+    except ValueError as e:
+        o.error(str(e))
+        return False
+    return True
+
+
 @app.command()
 @guarded
 def report(
@@ -47,12 +59,7 @@ def report(
 
     setup_logging(log_file)
     o = Out(quiet)
-    try:
-        from .explain.labels import load_labels
-
-        load_labels(lang)
-    except ValueError as e:
-        o.error(str(e))
+    if not language_known(o, lang):
         return Exit.USAGE
     try:
         result = build_report(ledger, out, year, budget, rules, lang)
