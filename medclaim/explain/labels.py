@@ -50,6 +50,6 @@ def load_labels(lang: str = DEFAULT_LANG) -> Labels:
     path = LABELS_DIR / f"{lang}.yaml"
     if not path.is_file():
         raise ValueError(f"no labels for language '{lang}' — available: {', '.join(available_languages())} (add {path.name} under {LABELS_DIR})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 — safe; libyaml when present
     return Labels(lang=lang, text=_flatten(data))
 

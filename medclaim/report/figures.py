@@ -83,14 +83,19 @@ def _sums() -> list[pl.Expr]:
     ]
 
 
-def monthly(entries: pl.DataFrame, months: int) -> pl.DataFrame:
+def monthly_queries(entries: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """Sums per month, and the number of people whose first claim of the year is in each month."""
+    return [
+        entries.group_by("month").agg(_sums()),
+        entries.group_by("psn_no").agg(pl.col("month").min()).group_by("month").agg(pl.len().cast(pl.Int64).alias("new_people")),
+    ]
+
+
+def monthly(per: pl.DataFrame, first: pl.DataFrame, months: int) -> pl.DataFrame:
     """One row per month 1..months (months without claims as zeros) with the year-to-date sums."""
-    per = entries.group_by("month").agg(_sums())
     grid = pl.DataFrame({"month": pl.Series(range(1, months + 1), dtype=pl.Int8)})
-    out = grid.join(per, on="month", how="left").fill_null(0).sort("month")
+    out = grid.join(per, on="month", how="left").join(first, on="month", how="left").fill_null(0).sort("month")
     # people to date are distinct people, not a sum of the months' people
-    first = entries.group_by("psn_no").agg(pl.col("month").min()).group_by("month").len()
-    out = out.join(first.rename({"len": "new_people"}), on="month", how="left").fill_null(0)
     return out.with_columns(
         pl.col("new_people").cum_sum().cast(pl.Int64).alias("ytd_people"),
         pl.col("claims").cum_sum().alias("ytd_claims"),
@@ -98,14 +103,17 @@ def monthly(entries: pl.DataFrame, months: int) -> pl.DataFrame:
     ).drop("new_people")
 
 
-def by_dimension(entries: pl.DataFrame, dim: str, order: list[str] | None = None) -> pl.DataFrame:
+def dimension_query(entries: pl.LazyFrame, dim: str) -> pl.LazyFrame:
     """Outlay grouped by one dimension; the hospital by its code, with its (last seen) name."""
     if dim == "hospital":
-        if entries["fixmedins_code"].null_count() == entries.height:
-            return pl.DataFrame()
-        out = entries.group_by("fixmedins_code").agg(pl.col("fixmedins_name").drop_nulls().last(), *_sums())
+        return entries.filter(pl.col("fixmedins_code").is_not_null() | pl.col("fixmedins_name").is_not_null()).group_by(
+            "fixmedins_code").agg(pl.col("fixmedins_name").drop_nulls().last(), *_sums())
+    return entries.group_by(dim).agg(_sums())
+
+
+def dimension_order(out: pl.DataFrame, dim: str, order: list[str] | None) -> pl.DataFrame:
+    if dim == "hospital":
         return out.sort("fund_pay_sumamt", "fixmedins_code", descending=[True, False], nulls_last=True)
-    out = entries.group_by(dim).agg(_sums())
     if order:
         rank = {k: i for i, k in enumerate(order)}
         out = out.with_columns(_o=pl.col(dim).replace_strict(rank, default=len(rank), return_dtype=pl.Int32))
@@ -113,10 +121,10 @@ def by_dimension(entries: pl.DataFrame, dim: str, order: list[str] | None = None
     return out.sort(dim)
 
 
-def people_reaching(entries: pl.DataFrame) -> dict[str, int]:
+def people_query(entries: pl.LazyFrame) -> pl.LazyFrame:
+    """People with at least one claim that reached each threshold or cap."""
     per = entries.filter(~pl.col("is_reversal")).group_by("psn_no").agg([pl.col(c).any() for c in FLAGS.values()])
-    row = per.select([pl.col(c).sum().cast(pl.Int64) for c in FLAGS.values()]).row(0)
-    return {k: int(v or 0) for k, v in zip(FLAGS, row)}
+    return per.select([pl.col(c).sum().cast(pl.Int64).alias(k) for k, c in FLAGS.items()])
 
 
 def target_mask(t: Target) -> pl.Expr:
@@ -151,11 +159,9 @@ class RateResult:
         return r >= t.value
 
 
-def rates(entries: pl.DataFrame, targets: dict[str, Target]) -> list[RateResult]:
-    """Each target's rate over the year so far, all in one pass over the entries."""
-    if not targets:
-        return []
-    exprs = []
+def rates_query(entries: pl.LazyFrame, targets: dict[str, Target]) -> pl.LazyFrame:
+    """Each target's paid and scope sums over the year so far, all in one pass over the entries."""
+    exprs = [pl.len().alias("_rows")]
     for i, t in enumerate(targets.values()):
         m = target_mask(t)
         paid = pl.sum_horizontal([pl.col(FUNDS[f]) for f in t.funds])
@@ -164,8 +170,11 @@ def rates(entries: pl.DataFrame, targets: dict[str, Target]) -> list[RateResult]
             pl.when(m).then(pl.col("inscp_scp_amt")).otherwise(0).sum().cast(pl.Int64).alias(f"s{i}"),
             (m & ~pl.col("is_reversal")).sum().cast(pl.Int64).alias(f"n{i}"),
         ]
-    row = entries.select(exprs).row(0, named=True)
-    return [RateResult(k, t, int(row[f"p{i}"]), int(row[f"s{i}"]), int(row[f"n{i}"])) for i, (k, t) in enumerate(targets.items())]
+    return entries.select(exprs)
+
+
+def rates(row: dict[str, Any], targets: dict[str, Target]) -> list[RateResult]:
+    return [RateResult(k, t, int(row[f"p{i}"] or 0), int(row[f"s{i}"] or 0), int(row[f"n{i}"] or 0)) for i, (k, t) in enumerate(targets.items())]
 
 
 @dataclass
@@ -203,11 +212,16 @@ def ruleset_ids(entries: pl.DataFrame) -> list[str]:
 
 def compute(entries: pl.DataFrame, ledger: str, year: int, years: list[int], ids: list[str], ruleset: RuleSet | None,
             warnings: list[str]) -> Figures:
+    """Every aggregation of the report as one set of lazy queries, collected together (polars runs
+    them in parallel over the same columns)."""
     as_of = entries["enddate"].max()
     months = as_of.month
-    totals = entries.select(_sums()).row(0, named=True)
+    targets = ruleset.targets if ruleset else {}
+    lf = entries.lazy()
+    queries = [lf.select(_sums()), *monthly_queries(lf), people_query(lf), rates_query(lf, targets),
+               *[dimension_query(lf, d) for d in DIMENSIONS]]
+    totals, per_month, first, people, rate_row, *dims = pl.collect_all(queries)
     orders = dimension_orders(ruleset)
-    by = {d: by_dimension(entries, d, orders.get(d)) for d in DIMENSIONS}
     return Figures(
         ledger=ledger,
         year=year,
@@ -215,11 +229,11 @@ def compute(entries: pl.DataFrame, ledger: str, year: int, years: list[int], ids
         as_of=as_of,
         months=months,
         ruleset_ids=ids,
-        totals={k: int(v) for k, v in totals.items()},
-        monthly=monthly(entries, months),
-        by=by,
-        people_reaching=people_reaching(entries),
-        rates=rates(entries, ruleset.targets if ruleset else {}),
+        totals={k: int(v or 0) for k, v in totals.row(0, named=True).items()},
+        monthly=monthly(per_month, first, months),
+        by={d: dimension_order(frame, d, orders.get(d)) for d, frame in zip(DIMENSIONS, dims)},
+        people_reaching={k: int(v or 0) for k, v in people.row(0, named=True).items()},
+        rates=rates(rate_row.row(0, named=True), targets),
         ruleset=ruleset,
         warnings=warnings,
     )
