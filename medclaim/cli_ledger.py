@@ -221,7 +221,10 @@ def ledger_rebuild(ledger: LedgerDir, wait: Wait = 0.0, quiet: Quiet = False, lo
 
     setup_logging(log_file)
     o = Out(quiet)
-    head = rebuild(ledger, wait)
+    notes: list[str] = []
+    head = rebuild(ledger, wait, notes)
+    for n in notes:
+        o.info(n)
     o.info(f"ledger {ledger}: accumulator rebuilt from {head.entries:,} entries → {head.accumulator.file} "
            f"({head.accumulator.rows:,} person-years)")
     return Exit.OK

@@ -348,7 +348,7 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         },
     )
     messages = _late_message(plan.entries)
-    warnings = unverified_warning(book)
+    warnings = lg.notes + unverified_warning(book)
     if plan.entries.height == 0 and (c["already_settled"] or rows_read == 0):
         others = rejects.height - c["already_settled"]
         msg = (f"nothing new: {c['already_settled']} claim(s) already settled in ledger {lg.root}; nothing written"
@@ -430,5 +430,5 @@ def reverse_claims(
         if plan.rejects.height:
             msgs.append(f"{plan.rejects.height} id(s) refused: already reversed (see {written[-1].parent / 'rejects.csv'})")
         return RunResult(status=Exit.REJECTS if plan.rejects.height else Exit.OK, summary=summary,
-                         settlement=plan.settlement, written=written, warnings=unverified_warning(book), run=plan.run,
+                         settlement=plan.settlement, written=written, warnings=lg.notes + unverified_warning(book), run=plan.run,
                          messages=msgs)

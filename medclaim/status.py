@@ -15,7 +15,7 @@ class Exit(IntEnum):
     LOCKED = 6  # another medclaim run holds the ledger
     NOT_FOUND = 7  # explain: no such person or year in the ledger / input
     INVARIANT = 8  # a settlement invariant (conservation…) broke: nothing was written
-    LEDGER_CORRUPT = 9  # ledger verify found a mismatch between ledger and accumulator
+    LEDGER_CORRUPT = 9  # the ledger directory is damaged, or verify found a mismatch
     NO_RULE_PERIOD = 10  # nothing settled: no period of the rule set covers the claims' dates
     MACHINE_REFUSED = 12  # the machine refused a read or write: disk full, read-only, permission denied
     INTERNAL = 70  # a bug: please report it with the log
@@ -31,7 +31,7 @@ DESCRIPTIONS = {
     Exit.LOCKED: "ledger locked by another run",
     Exit.NOT_FOUND: "person or year not found",
     Exit.INVARIANT: "settlement invariant broken; nothing written",
-    Exit.LEDGER_CORRUPT: "ledger and accumulator disagree",
+    Exit.LEDGER_CORRUPT: "the ledger is damaged or disagrees with its accumulator (the damaged file is named; see docs/ledger.md)",
     Exit.NO_RULE_PERIOD: "nothing settled: the rule set covers none of the claims' dates",
     Exit.MACHINE_REFUSED: "the machine refused a read or write (disk full, read-only, permission denied); the message names the path",
     Exit.INTERNAL: "internal error (a bug)",

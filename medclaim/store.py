@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import time
@@ -163,10 +162,20 @@ class FileRef:
     file: str  # relative to the ledger directory
     rows: int
     sha256: str
+    bytes: int | None = None  # size (a truncated file is named without hashing it)
+    totals: dict[str, int] | None = None  # a part's sums that the accumulator must add up to
 
     @classmethod
     def of(cls, root: Path, rel: str, rows: int) -> "FileRef":
-        return cls(file=rel, rows=rows, sha256=sha256_file(root / rel))
+        path = root / rel
+        return cls(file=rel, rows=rows, sha256=sha256_file(path), bytes=path.stat().st_size)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "FileRef":
+        return cls(**{k: data[k] for k in ("file", "rows", "sha256", "bytes", "totals") if k in data})
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
 
 
 @dataclass
@@ -179,6 +188,7 @@ class Head:
     parts: list[FileRef] = field(default_factory=list)
     accumulator: FileRef | None = None
     updated_utc: str | None = None
+    run_files: list[FileRef] = field(default_factory=list)  # each committed run's manifest
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,8 +196,9 @@ class Head:
             "run": self.run,
             "generation": self.generation,
             "entries": self.entries,
-            "parts": [vars(p) for p in self.parts],
-            "accumulator": vars(self.accumulator) if self.accumulator else None,
+            "parts": [p.to_json() for p in self.parts],
+            "accumulator": self.accumulator.to_json() if self.accumulator else None,
+            "run_files": [p.to_json() for p in self.run_files],
             "updated_utc": self.updated_utc,
         }
 
@@ -200,23 +211,34 @@ class Head:
             run=int(data["run"]),
             generation=int(data["generation"]),
             entries=int(data["entries"]),
-            parts=[FileRef(**p) for p in data["parts"]],
-            accumulator=FileRef(**acc) if acc else None,
+            parts=[FileRef.from_json(p) for p in data["parts"]],
+            accumulator=FileRef.from_json(acc) if acc else None,
             updated_utc=data.get("updated_utc"),
+            run_files=[FileRef.from_json(p) for p in data.get("run_files") or []],
         )
 
 
 def read_head(root: Path) -> Head | None:
     """The committed state, or None when ``root`` holds no ledger yet."""
+    from .ledger_check import RECOVER, inventory, missing_head
+
     path = Path(root) / HEAD_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        inv = inventory(Path(root))
+        if inv.holds_ledger_files():  # never taken for a new ledger: that would settle from zero again
+            raise missing_head(Path(root), inv) from None
         return None
+    except IsADirectoryError:
+        raise LedgerCorrupt([f"{path}: a directory, not the ledger's HEAD file", "recover: " + RECOVER.format(root=root)]) from None
+    except UnicodeDecodeError as e:
+        raise LedgerCorrupt([f"{path}: unreadable (not UTF-8 text at byte {e.start})", "recover: " + RECOVER.format(root=root)]) from None
     try:
         return Head.from_json(json.loads(text))
-    except (ValueError, KeyError, TypeError) as e:
-        raise LedgerCorrupt([f"{path}: unreadable ({e}) — restore it from a backup"]) from e
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        shown = str(e)[:80]
+        raise LedgerCorrupt([f"{path}: unreadable ({type(e).__name__}: {shown})", "recover: " + RECOVER.format(root=root)]) from None
 
 
 def write_head(root: Path, head: Head) -> None:
@@ -254,7 +276,11 @@ def ledger_lock(root: Path, wait: float = 0.0, command: str = "medclaim") -> Ite
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except IsADirectoryError:
+        raise LedgerCorrupt([f"{root / LOCK_FILE}: a directory, not the ledger's lock file — nothing was changed; "
+                             f"remove it (rmdir {root / LOCK_FILE}) and run again"]) from None
     deadline = time.monotonic() + max(0.0, wait)
     try:
         while True:
@@ -658,16 +684,29 @@ class Ledger:
     def __init__(self, root: Path, head: Head):
         self.root = root
         self.head = head
+        self.notes: list[str] = []  # what opening found and did (e.g. a killed run's files set aside)
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, root: str | Path, wait: float = 0.0, command: str = "medclaim") -> Iterator["Ledger"]:
+    def open(cls, root: str | Path, wait: float = 0.0, command: str = "medclaim", *,
+             head: Callable[[], Head] | None = None) -> Iterator["Ledger"]:
+        """Lock the ledger and check it before anything is appended (``ledger_check``): a damaged
+        ledger raises ``LedgerCorrupt`` (exit 9) and nothing is changed.  ``head``: builds the HEAD
+        to use under the lock instead of HEAD.json, unchecked (``rebuild``)."""
+        from . import ledger_check
+
         root = Path(root)
         check_ledger_dir(root)
         with ledger_lock(root, wait, command):
-            head = read_head(root) or Head()
+            inv = ledger_check.inventory(root)
+            if callable(head):
+                head = head()
+                inv = ledger_check.inventory(root)
+            elif head is None:
+                head = read_head(root) or Head()
+                ledger_check.check_before_append(root, head, inv)
             lg = cls(root, head)
-            lg.clean_leftovers()
+            lg.clean_leftovers(inv)
             yield lg
 
     # -- planning
@@ -678,44 +717,29 @@ class Ledger:
         return plan_reverse(self.root, self.head, setl_ids, book, reason)
 
     # -- housekeeping
-    def clean_leftovers(self) -> list[Path]:
-        """Remove what a killed run left behind: temporary files, parts and run directories beyond
-        HEAD, accumulators neither current nor previous (the previous one may still be read)."""
-        root, head = self.root, self.head
-        removed: list[Path] = []
+    def clean_leftovers(self, inv=None) -> list[Path]:
+        """What a killed run left: its temporary files are removed; its uncommitted part, run
+        directory and accumulator are moved into ``uncommitted/`` (never deleted) and reported.
+        A commit record missing for the last committed run (killed just after its commit) is written."""
+        from . import ledger_check
 
-        def rm(p: Path) -> None:
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
-            removed.append(p)
+        inv = inv or ledger_check.inventory(self.root)
+        ledger_check.remove_temporaries(inv)
+        _, leftovers = ledger_check.beyond_head(self.head, inv)
+        dest = ledger_check.set_aside(self.root, leftovers)
+        if dest is not None:
+            self.notes.append(f"files of a run that did not commit were moved to {dest} (kept, not part of the ledger): "
+                              + ", ".join(str(p.relative_to(self.root)) for p in leftovers))
+        if self.head.run and self.head.run not in inv.committed and (self.root / run_dir_name(self.head.run)).is_dir():
+            self.record_commit(self.head.run)
+        return leftovers
 
-        for d in (root, root / PARTS, root / RUNS):
-            if d.is_dir():
-                for p in d.iterdir():
-                    if TMP_MARK in p.name:
-                        rm(p)
-        committed_parts = {p.file for p in head.parts}
-        if (root / PARTS).is_dir():
-            for p in (root / PARTS).iterdir():
-                m = re.fullmatch(r"run-(\d+)\.parquet", p.name)
-                if m and int(m.group(1)) > head.run and f"{PARTS}/{p.name}" not in committed_parts:
-                    rm(p)
-        if (root / RUNS).is_dir():
-            for p in (root / RUNS).iterdir():
-                m = re.fullmatch(r"run-(\d+)", p.name)
-                if m and int(m.group(1)) > head.run:
-                    rm(p)
-        current = head.accumulator.file if head.accumulator else None
-        accs = sorted(root.glob("accumulator-*.parquet"))
-        older = [p for p in accs if p.name != current and int(re.findall(r"\d+", p.name)[0]) < head.generation]
-        keep_previous = older[-1:] if older else []
-        for p in accs:
-            if p.name != current and p not in keep_previous:
-                rm(p)
-        return removed
+    def record_commit(self, run: int) -> None:
+        """``runs/run-NNNNNN/committed.json``: written once HEAD names the run; tells a committed run
+        from a killed one should HEAD.json be lost or replaced by an older copy."""
+        from .ledger_check import COMMITTED
+
+        write_json(self.root / run_dir_name(run) / COMMITTED, {"run": run, "committed_utc": utc_now()})
 
     # -- committing
     def commit(self, plan: RunPlan, run_files: dict[str, Callable[[Path], None]]) -> Head:
@@ -727,12 +751,17 @@ class Ledger:
         root, old = self.root, self.head
         if plan.run != old.run + 1:
             raise LedgerError(f"run {plan.run} does not follow the ledger's run {old.run}")
-        new = Head(run=plan.run, generation=old.generation, entries=old.entries, parts=list(old.parts), accumulator=old.accumulator)
+        from .ledger_check import entry_totals
+
+        new = Head(run=plan.run, generation=old.generation, entries=old.entries, parts=list(old.parts), accumulator=old.accumulator,
+                   run_files=list(old.run_files))
         if plan.entries.height:
             rel = part_name(plan.run)
             (root / PARTS).mkdir(parents=True, exist_ok=True)
             write_new(root / rel, lambda p: write_parquet(plan.entries, p))  # with each column's unit
-            new.parts.append(FileRef.of(root, rel, plan.entries.height))
+            ref = FileRef.of(root, rel, plan.entries.height)
+            ref.totals = entry_totals(plan.entries)
+            new.parts.append(ref)
             new.entries = old.entries + plan.entries.height
             fsync_dir(root / PARTS)
         crash_point("after-part")
@@ -744,12 +773,12 @@ class Ledger:
             new.accumulator = FileRef.of(root, rel, acc.height)
         crash_point("after-accumulator")
         run_dir = root / run_dir_name(plan.run)
-        if run_dir.exists():  # an uncommitted leftover of the same number
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True)  # a leftover of the same number was set aside when the ledger was opened
         ordered = sorted(run_files.items(), key=lambda kv: kv[0] == "manifest.json")
         for name, writer in ordered:
             write_new(run_dir / name, writer)
+        if "manifest.json" in run_files:
+            new.run_files.append(FileRef.of(root, f"{run_dir_name(plan.run)}/manifest.json", 1))
         fsync_dir(run_dir)
         fsync_dir(root / RUNS)
         fsync_dir(root)
@@ -757,12 +786,14 @@ class Ledger:
         write_head(root, new)
         crash_point("after-commit")
         self.head = new
+        self.record_commit(plan.run)
         return new
 
     def commit_accumulator(self, acc: pl.DataFrame) -> Head:
         """Replace the accumulator (``ledger rebuild``) through HEAD; the entries are untouched."""
         root, old = self.root, self.head
-        new = Head(run=old.run, generation=old.generation + 1, entries=old.entries, parts=list(old.parts))
+        new = Head(run=old.run, generation=old.generation + 1, entries=old.entries, parts=list(old.parts),
+                   run_files=list(old.run_files))
         rel = accumulator_name(new.generation)
         write_new(root / rel, lambda p: acc.write_parquet(p, statistics=True))
         new.accumulator = FileRef.of(root, rel, acc.height)
@@ -820,19 +851,18 @@ def verify(root: str | Path) -> list[str]:
     head = read_head(root)
     if head is None:
         raise NotALedger(f"{root}: no ledger here ({HEAD_FILE} missing)")
+    from . import ledger_check
+
     problems: list[str] = []
-    refs = list(head.parts) + ([head.accumulator] if head.accumulator else [])
-    for ref in refs:
-        p = root / ref.file
-        if not p.exists():
-            problems.append(f"{ref.file}: missing (named by {HEAD_FILE})")
-            continue
-        digest = sha256_file(p)
-        if digest != ref.sha256:
-            problems.append(f"{ref.file}: sha256 {digest[:12]}… ≠ {ref.sha256[:12]}… recorded in {HEAD_FILE} — the file was changed")
-        rows = pl.scan_parquet(p).select(pl.len()).collect().item()
-        if rows != ref.rows:
-            problems.append(f"{ref.file}: {rows} rows ≠ {ref.rows} recorded in {HEAD_FILE}")
+    committed, _ = ledger_check.beyond_head(head, ledger_check.inventory(root))
+    if committed:
+        problems.append(f"{HEAD_FILE}: names runs up to {head.run}, but runs {', '.join(map(str, committed))} were committed "
+                        f"— it looks restored from an older copy; `medclaim ledger rebuild` reconstructs it")
+    for ref in head.parts:
+        problems += ledger_check.check_file(root, ref, "part")
+    if head.accumulator:
+        problems += ledger_check.check_file(root, head.accumulator, "accumulator")
+    problems += ledger_check.check_runs(root, head)
     if problems:
         return problems
     ids = scan_parts(root, head, ["entry_no", "setl_id", "is_reversal", "reverses_entry"]).collect()
@@ -897,10 +927,39 @@ def verify(root: str | Path) -> list[str]:
     return problems
 
 
-def rebuild(root: str | Path, wait: float = 0.0) -> Head:
-    """Recompute the accumulator from the ledger entries and commit it (under the lock)."""
-    with Ledger.open(root, wait, "medclaim ledger rebuild") as lg:
+def rebuild(root: str | Path, wait: float = 0.0, notes: list[str] | None = None) -> Head:
+    """Recompute the accumulator from the ledger entries and commit it (under the lock).
+
+    When HEAD.json is missing, unreadable, or older than the runs committed in the directory, HEAD
+    is first reconstructed from the parts, manifests and commit records (``ledger_check``); the
+    entries themselves are never touched.  What was done is appended to ``notes``.
+    """
+    from . import ledger_check
+
+    root = Path(root)
+    notes = notes if notes is not None else []
+
+    def current_or_rebuilt() -> Head:
+        try:
+            head = read_head(root)
+        except LedgerCorrupt:
+            head = None  # missing with ledger files present, or unreadable: rebuilt below
+        else:
+            if head is None:
+                raise NotALedger(f"{root}: no ledger here ({HEAD_FILE} missing, and no parts)")
+            if not ledger_check.beyond_head(head, ledger_check.inventory(root))[0]:
+                return head
+        rebuilt, found = ledger_check.reconstruct_head(root)
+        notes.extend(found)
+        return rebuilt
+
+    with Ledger.open(root, wait, "medclaim ledger rebuild", head=current_or_rebuilt) as lg:
         if lg.head.run == 0 and not lg.head.parts:
             raise NotALedger(f"{root}: no ledger here ({HEAD_FILE} missing)")
         acc = accumulator_from_entries(scan_parts(lg.root, lg.head))
-        return lg.commit_accumulator(acc)
+        head = lg.commit_accumulator(acc)
+        for run in range(1, head.run + 1):
+            if (lg.root / run_dir_name(run)).is_dir() and not (lg.root / run_dir_name(run) / ledger_check.COMMITTED).exists():
+                lg.record_commit(run)
+        notes.extend(lg.notes)
+        return head

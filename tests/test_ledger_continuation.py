@@ -258,7 +258,7 @@ def test_verify_catches_a_changed_accumulator_and_rebuild_repairs_it(tmp_path):
     assert problems and "sha256" in problems[0]
     # a tamperer who also fixes the checksum is still caught by the recomputation
     data = json.loads((d / "HEAD.json").read_text())
-    data["accumulator"]["sha256"] = store.sha256_file(acc_path)
+    data["accumulator"].update(sha256=store.sha256_file(acc_path), bytes=acc_path.stat().st_size)
     (d / "HEAD.json").write_text(json.dumps(data))
     problems = store.verify(d)
     assert any("ytd_hifp differs for 1 person-year" in p for p in problems), problems
@@ -282,9 +282,12 @@ def test_openings_come_from_the_accumulator_not_the_parts(tmp_path):
     with store.Ledger.open(d) as lg:
         full = lg.plan_settle(feb, rb).entries
     # the id lookup reads only setl_id/is_reversal/entry_no/run of the parts; the openings none of them
-    for ref in store.read_head(d).parts:
+    head = store.read_head(d)
+    for ref in head.parts:
         p = d / ref.file
         pl.read_parquet(p, columns=["setl_id", "is_reversal", "entry_no", "run"]).write_parquet(p)
+        ref.sha256, ref.bytes = store.sha256_file(p), p.stat().st_size  # HEAD names the thinned parts
+    store.write_head(d, head)
     with store.Ledger.open(d) as lg:
         thin = lg.plan_settle(feb, rb).entries
     assert thin.equals(full)
@@ -305,7 +308,8 @@ def test_manifest_records_what_an_auditor_needs(tmp_path):
     assert m["started_utc"] <= m["ended_utc"]
     assert m["ledger_before"] == {"run": 1, "entries": 2} and m["ledger_after"] == {"run": 2, "entries": 3}
     assert sum(m["totals_fen"][k] for k in ("hifp_pay", "hifmi_pay", "maf_pay")) == m["totals_fen"]["fund_pay_sumamt"]
-    assert {p.name for p in (d / "runs" / "run-000002").iterdir()} == {"manifest.json", "rejects.csv", "summary.json", "summary.txt"}
+    assert {p.name for p in (d / "runs" / "run-000002").iterdir()} == {"manifest.json", "rejects.csv", "summary.json", "summary.txt",
+                                                                  "committed.json"}
 
 
 def test_read_ledger_reads_an_out_directory_too(tmp_path):
@@ -336,7 +340,7 @@ def test_verify_catches_an_id_paid_twice_even_with_consistent_checksums(tmp_path
     part = d / head["parts"][2]["file"]
     frame = pl.read_parquet(part).with_columns(setl_id=pl.lit("A1"))  # run 3's claim under run 1's id
     frame.write_parquet(part)
-    head["parts"][2]["sha256"] = store.sha256_file(part)
+    head["parts"][2].update(sha256=store.sha256_file(part), bytes=part.stat().st_size)
     (d / "HEAD.json").write_text(json.dumps(head))
     problems = store.verify(d)
     assert any("settled more than once net, e.g. A1" in p for p in problems), problems
