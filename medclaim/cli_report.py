@@ -13,7 +13,7 @@ from .status import Exit
 
 def language_known(o: Out, lang: str) -> bool:
     """False (and the languages there are, as an error) for a --lang without a labels file."""
-    from .explain.labels import load_labels
+    from .labels import load_labels
 
     try:
         load_labels(lang)

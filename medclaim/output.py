@@ -66,7 +66,7 @@ class PeopleFiles:
 
     @property
     def labels(self):
-        from .explain import load_labels
+        from .labels import load_labels
 
         return load_labels("en" if self.headers == "code" else self.headers)
 
@@ -415,7 +415,7 @@ def read_people_csv(path: Path, encoding: str = "utf-8") -> pl.DataFrame:
     """Read back a CSV written for people (ledger.csv, rejects.csv): headers in any language are
     mapped back to field codes and escaped text cells (``escape_formula``) recovered.  All
     columns are text, as written (money in yuan)."""
-    from .explain import available_languages, load_labels
+    from .labels import available_languages, load_labels
 
     raw = Path(path).read_bytes()
     text = raw.decode("utf-8-sig") if ENCODINGS[encoding.lower()] == "utf-8" else raw.decode("gb18030")

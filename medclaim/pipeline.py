@@ -134,7 +134,7 @@ def no_rule_status(summary: dict[str, Any], rejects: pl.DataFrame, book: RuleBoo
     code = RejectReason.NO_RULE_IN_FORCE.value
     if summary["claims_settled"] or summary.get("already_settled") or not summary["rejects_by_reason"].get(code):
         return None, []
-    from .explain import load_labels
+    from .labels import load_labels
     from .rules import list_rulesets, load_ruleset_file
 
     dates = rejects.filter(pl.col("reason_code") == code)["raw"].str.slice(0, 10).str.to_date(strict=False).drop_nulls().unique()

@@ -31,7 +31,7 @@ class RichProgress(Progress):
         from rich.console import Console
         from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn
 
-        from .explain import load_labels
+        from .labels import load_labels
 
         self.L = load_labels(lang)
         self.bar = Bar(

@@ -115,7 +115,7 @@ RATES = [
 
 
 def _labels(lang: str):
-    from .explain import load_labels
+    from .labels import load_labels
 
     return load_labels(lang)
 

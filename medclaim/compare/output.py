@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from ..columns import Unit
-from ..explain.labels import Labels, load_labels
+from ..labels import Labels, load_labels
 from ..money import fen_to_yuan_display
 from ..output import write_atomic
 from ..privacy import mask_id, mask_id_expr

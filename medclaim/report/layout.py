@@ -14,7 +14,7 @@ from typing import Any, Literal
 import polars as pl
 
 from .. import __version__
-from ..explain.labels import Labels, load_labels
+from ..labels import Labels, load_labels
 from ..money import fen_to_yuan_display, pct_str
 from ..rules import FUNDS
 from .budget import BudgetView

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from ..columns import Unit
-from ..explain.labels import load_labels
+from ..labels import load_labels
 from ..xlsx import KeyValues, Table as SheetTable, Workbook, sheet_name
 from .layout import COLOURS, Chart, Document, Table
 
