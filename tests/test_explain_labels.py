@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medclaim import explain as ex
-from medclaim.explain import labels as labels_module
+import medclaim.labels as labels_module  # where the loader and LABELS_DIR live
 from medclaim.rules import BENEFIT_CLASSES, EXCLUDED, PLACES, list_rulesets, load_ruleset_file
 
 LANGS = ex.available_languages()
