@@ -152,7 +152,7 @@ def targets_table(w: Labels, fig: Figures) -> Table | None:
         Column("rate_name", w("report.col.rate_name"), "text"),
         Column("rate", w("report.col.rate"), "rate"),
         Column("target_bp", w("report.col.target"), "rate"),
-        Column("target", w("report.col.target"), "text"),
+        Column("target", w("report.col.target_text"), "text"),
         Column("met", w("report.col.met"), "text"),
         Column("paid", w("report.col.paid"), "money"),
         Column("scope", w("report.col.scope"), "money"),

@@ -35,12 +35,17 @@ def _label(v: float, unit: str) -> str:
     return fen_to_yuan_display(round(v)).removesuffix(".00")
 
 
+def text_px(text: str, size: int = 13) -> float:
+    """About how wide a text is drawn: CJK characters are square, others about half as wide."""
+    return sum(size if ord(ch) > 0x2E7F else size * 0.56 for ch in text)
+
+
 def _legend(chart: Chart, y: int) -> str:
-    out, x = [], LEFT
+    out, x = [], float(LEFT)
     for s in chart.series:
-        out.append(f'<rect x="{x}" y="{y}" width="14" height="14" fill="{COLOURS[s.key]}"/>'
-                   f'<text x="{x + 20}" y="{y + 12}" font-size="13">{escape(s.name)}</text>')
-        x += 40 + 14 * len(s.name)
+        out.append(f'<rect x="{x:.0f}" y="{y}" width="14" height="14" fill="{COLOURS[s.key]}"/>'
+                   f'<text x="{x + 20:.0f}" y="{y + 12}" font-size="13">{escape(s.name)}</text>')
+        x += 44 + text_px(s.name)
     return "".join(out)
 
 
@@ -62,7 +67,7 @@ def stacked_column(chart: Chart) -> str:
             if h > 0:
                 parts.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{COLOURS[s.key]}">'
                              f"<title>{escape(cat)} · {escape(s.name)}: {_label(v, chart.unit)}</title></rect>")
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{TOP + plot_h + 18}" font-size="12" text-anchor="middle">{escape(_short(cat))}</text>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{TOP + plot_h + 18}" font-size="12" text-anchor="middle">{escape(_short(cat, slot * 0.95))}</text>')
     parts.append(_legend(chart, H - 28))
     return _svg(chart, "".join(parts))
 
@@ -84,7 +89,7 @@ def clustered_bar(chart: Chart) -> str:
                      f'<text x="{x:.1f}" y="{TOP + plot_h + 16}" font-size="12" text-anchor="middle">{_label(top * j / 5, chart.unit)}</text>')
     for i, cat in enumerate(chart.categories):
         y0 = TOP + slot * i + (slot - bar * k) / 2
-        parts.append(f'<text x="{left - 8}" y="{y0 + bar * k / 2 + 4:.1f}" font-size="12" text-anchor="end">{escape(_short(cat, 16))}</text>')
+        parts.append(f'<text x="{left - 8}" y="{y0 + bar * k / 2 + 4:.1f}" font-size="12" text-anchor="end">{escape(_short(cat, 220))}</text>')
         for j, s in enumerate(chart.series):
             v = s.values[i]
             if v is None:
@@ -109,8 +114,13 @@ def _axes(top: float, unit: str, plot_w: float, plot_h: float) -> str:
     return "".join(out)
 
 
-def _short(text: str, n: int = 10) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+def _short(text: str, room: float, size: int = 12) -> str:
+    """The text cut with … to fit ``room`` pixels."""
+    if text_px(text, size) <= room:
+        return text
+    while text and text_px(text + "…", size) > room:
+        text = text[:-1]
+    return text + "…"
 
 
 def _svg(chart: Chart, body: str) -> str:
