@@ -102,6 +102,8 @@ def test_terminal_masks_ids_and_files_keep_them(runs):
     top = json.loads((tmp / "with-set" / "compare.json").read_text(encoding="utf-8"))["largest_changes"][0]["psn_no"]
     assert top not in led["output"] and (top[:4] + "*" * (len(top) - 8) + top[-4:]) in led["output"]
     assert "2021.1+set" in led["output"]
+    for heading in ("按医疗类别", "按医疗机构级别", "按人员身份", "按就医地", "个人负担变化分布"):
+        assert heading in led["output"]
 
 
 def test_workbook_reads_back(runs):

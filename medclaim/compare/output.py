@@ -86,8 +86,9 @@ def write_outputs(r: CompareResult, out_dir: Path, overrides: list[str], lang: s
 # ------------------------------------------------------------------ terminal
 
 
-def summary_lines(r: CompareResult, w: Labels, show_ids: bool) -> tuple[list[str], list[list[str]], list[list[str]], list[list[str]]]:
-    """Heading lines, the totals table, the bands table and the top-changes table, as text cells."""
+def summary_lines(r: CompareResult, w: Labels, show_ids: bool) -> tuple[list[str], list[tuple[str, list[list[str]]]]]:
+    """Heading lines and the tables (title, rows of text cells): totals per layer, funds and patients
+    per class / tier / identity / place, the bands, the largest changes."""
     c = r.comparison
     a, b = r.books
     head = [w("compare.title", a=a.name + _ver(a), b=b.name + _ver(b)),
@@ -110,7 +111,17 @@ def summary_lines(r: CompareResult, w: Labels, show_ids: bool) -> tuple[list[str
          fen_to_yuan_display(row["psn_part_amt_b"]), _signed(row["change"])]
         for row in top_frame.iter_rows(named=True)
     ]
-    return head, totals, bands, top
+    dims = []
+    for d in DIMENSIONS:
+        group = {"benefit_class": "class"}.get(d, d)
+        rows = [[w(f"report.col.{d}"), f"{_layer_title(w, 'fund_pay_sumamt')} A", "B", col("diff"),
+                 f"{_layer_title(w, 'psn_part_amt')} {col('diff')}"]]
+        rows += [[w.name(group, row[d]) if row[d] is not None else "–", fen_to_yuan_display(row["fund_pay_sumamt_a"]),
+                  fen_to_yuan_display(row["fund_pay_sumamt_b"]), _signed(row["fund_pay_sumamt_diff"]), _signed(row["psn_part_amt_diff"])]
+                 for row in c.by[d].iter_rows(named=True)]
+        dims.append((w(f"compare.dim.{d}"), rows))
+    tables = [(w("compare.sheet.totals"), totals), *dims, (w("compare.sheet.bands"), bands), (w("compare.top", n=len(top) - 1), top)]
+    return head, tables
 
 
 def _ver(book) -> str:
@@ -124,9 +135,9 @@ def _signed(fen: int) -> str:
 
 def render_plain(r: CompareResult, lang: str = "zh", show_ids: bool = False) -> str:
     w = load_labels(lang)
-    head, totals, bands, top = summary_lines(r, w, show_ids)
+    head, tables = summary_lines(r, w, show_ids)
     lines = list(head)
-    for title, rows in ((w("compare.sheet.totals"), totals), (w("compare.sheet.bands"), bands), (w("compare.top", n=len(top) - 1), top)):
+    for title, rows in tables:
         lines.append("")
         lines.append(title)
         lines += ["\t".join(row) for row in rows]
@@ -139,9 +150,9 @@ def render_rich(r: CompareResult, lang: str = "zh", show_ids: bool = False):
     from rich.text import Text
 
     w = load_labels(lang)
-    head, totals, bands, top = summary_lines(r, w, show_ids)
+    head, tables = summary_lines(r, w, show_ids)
     parts: list[Any] = [Text("\n".join(head))]
-    for title, rows in ((w("compare.sheet.totals"), totals), (w("compare.sheet.bands"), bands), (w("compare.top", n=len(top) - 1), top)):
+    for title, rows in tables:
         t = RichTable(title=title)
         for i, h in enumerate(rows[0]):
             t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i > 0)
