@@ -59,6 +59,7 @@ def test_self_contained(report_html):
     assert not re.search(r"url\(", text)
     assert text.count("<svg") == 3 and 'lang="zh-CN"' in text
     assert "基金风险预警" in text and "102,180.00" in text  # the basic fund's projection, 3,406,000 fen × 12 / 4
+    assert 'class="bad">未达标' in text and 'class="good">达标' in text and 'class="bad">预警' in text
 
 
 def test_charts_render_in_chromium(report_html, tmp_path):

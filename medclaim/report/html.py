@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from ..labels import load_labels
 from .layout import Document, Table, cell_text
 from .svg import render
 
@@ -23,14 +24,15 @@ td.bad{color:#c00000;font-weight:bold}td.good{color:#2e7d32;font-weight:bold}
 """
 
 
-def _table(t: Table) -> str:
+def _table(t: Table, marks: dict[str, str]) -> str:
+    """``marks``: cell texts drawn as good / bad (达标 / 未达标, 预警)."""
     head = "".join(f"<th>{escape(c.title)}</th>" for c in t.columns)
     body = []
     for i, row in enumerate(t.rows):
         cells = []
         for j, v in enumerate(row):
             kind = t.kind(i, j)
-            cls = "n" if kind != "text" else ""
+            cls = "n" if kind != "text" else marks.get(v, "") if isinstance(v, str) else ""
             cells.append(f'<td class="{cls}">{escape(cell_text(v, kind))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     if t.total:
@@ -47,7 +49,9 @@ def render_html(doc: Document) -> str:
     alerts = "".join(f'<div class="alert">{escape(a)}</div>' for a in doc.alerts)
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in doc.notes)
     charts = "".join(render(c) for c in doc.charts)
-    tables = "".join(_table(t) for t in doc.tables)
+    w = load_labels(doc.lang)
+    marks = {w("report.met.yes"): "good", w("report.met.no"): "bad", w("report.budget.yes"): "bad"}
+    tables = "".join(_table(t, marks) for t in doc.tables)
     lang = "zh-CN" if doc.lang == "zh" else doc.lang
     return (
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
