@@ -84,7 +84,10 @@ class Out:
 
 
 def setup_logging(log_file: Path | None) -> None:
-    """Append INFO and above to ``log_file`` (one handler per file, however often called)."""
+    """Append INFO and above to ``log_file`` (one handler per file, however often called).
+
+    The command line is logged at once: a log file that cannot be written stops the command
+    before it does anything (status 12)."""
     if log_file is None:
         return
     log_file = Path(log_file)
@@ -92,10 +95,19 @@ def setup_logging(log_file: Path | None) -> None:
     target = str(log_file.resolve())
     if any(isinstance(h, logging.FileHandler) and h.baseFilename == target for h in log.handlers):
         return
-    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler = failures.LogFile(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    try:
+        log.info("started: %s", " ".join(sys.argv))
+    except OSError:
+        log.removeHandler(handler)
+        try:
+            handler.close()  # flushes the record that could not be written: fails the same way
+        except OSError:
+            pass
+        raise
 
 
 def guarded(fn):
@@ -275,15 +287,26 @@ from . import cli_compare, cli_explain, cli_ledger, cli_report  # noqa: E402,F40
 
 def run() -> None:
     """The ``medclaim`` program: the app, with a last guard for failures outside any command
-    (option parsing, imports, the exit of the interpreter's libraries)."""
+    (option parsing, imports), and an exit that does not wait for native libraries' teardown."""
+    import signal
+
+    # output piped into `head` and closed early: end quietly, as Unix tools do (the ledger's
+    # commit protocol makes being killed at any point safe)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.unraisablehook = failures.quiet_unraisable
     try:
         app()
+        status = 0
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, (int, type(None))):
+            failures.print_error(str(e.code))
     except BaseException as e:  # noqa: BLE001
         if not failures.is_failure(e):
             raise
         status, msg = failures.status_for(e)
         failures.print_error(msg)
-        sys.exit(int(status))
+    failures.exit_now(int(status))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -84,7 +84,7 @@ def refusal_message(exc: BaseException, where: list[Path | None] | None = None) 
     if path is None:
         named = [str(p) for p in where or [] if p is not None]
         path = " or ".join(named) if named else "a file it reads or writes"
-    return f"cannot write {path}: {what} ({errno.errorcode.get(number, number)}) — {todo}"
+    return f"{path}: {what} ({errno.errorcode.get(number, number)}) — {todo}"
 
 
 def crash_log(tb: str) -> Path | None:
@@ -132,6 +132,60 @@ def status_for(exc: BaseException, where: list[Path | None] | None = None) -> tu
         safe_log(logging.ERROR, msg)
         return Exit.MACHINE_REFUSED, msg
     return Exit.INTERNAL, internal_error_message(exc)
+
+
+class LogFile(logging.FileHandler):
+    """``--log-file``: a log that cannot be written stops the command before it does anything
+    (status 12, naming the file); one that fails later (the disk filled up during the run) is
+    reported once as a warning — never as logging's own traceback on stderr."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, encoding="utf-8")
+        self.written = False
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if not self.failed:
+            self.written = True
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 — logging's name
+        e = sys.exc_info()[1]
+        if not self.written and isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, self.baseFilename) from None
+        if not self.failed:
+            self.failed = True
+            why = REFUSALS.get(getattr(e, "errno", None), (str(e), ""))[0]
+            try:
+                print(f"warning: cannot write the log file {self.baseFilename}: {why} — the log of this run is incomplete",
+                      file=sys.stderr)
+            except Exception:
+                pass
+
+
+def quiet_unraisable(unraisable) -> None:
+    """Errors Python can only ignore (e.g. a half-written Excel zip closed by the garbage collector
+    on a full disk) go to the log, not to the user's terminal as a traceback."""
+    exc = unraisable.exc_value
+    tb = "".join(traceback.format_exception(type(exc), exc, unraisable.exc_traceback)) if exc else ""
+    safe_log(logging.DEBUG, f"ignored in {unraisable.object!r}: {tb}")
+
+
+def exit_now(status: int) -> None:
+    """Flush what was printed and logged, then end the process without running the native
+    libraries' teardown: pyarrow's thread pool and polars' threads, destroyed together at
+    interpreter exit, abort about one run in five (``terminate called without an active
+    exception``, status 134) — after the run's message, turning its status into a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        logging.shutdown()
+    except Exception:
+        pass
+    os._exit(status)
 
 
 def print_error(msg: str) -> None:
