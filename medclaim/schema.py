@@ -28,6 +28,12 @@ CLAIM_SCHEMA: dict[str, pl.DataType] = {
     "preselfpay_amt": pl.Int64(),  # class-B first self-pay, fen
     "inscp_scp_amt": pl.Int64(),  # within policy scope, fen
     "reported_hifp_pay": pl.Int64(),  # 统筹基金支出 as the basic fund reported it (null if not given)
+    # what the hospital's settlement paid (null if the file has no such column): compared, never trusted
+    "reported_hifmi_pay": pl.Int64(),  # 大病保险支出
+    "reported_maf_pay": pl.Int64(),  # 医疗救助支出
+    "reported_act_pay_dedc": pl.Int64(),  # 实际支付起付线
+    "reported_fund_pay_sumamt": pl.Int64(),  # 基金支付总额
+    "reported_psn_part_amt": pl.Int64(),  # 个人负担总金额
     "benefit_start": pl.Date(),  # 待遇开始日期, null = covered from the start of the year
     "source_file": pl.String(),  # file the row came from (for rejects and audit)
     "source_row": pl.Int64(),  # 1-based data row number in that file (header excluded)

@@ -45,6 +45,7 @@ EXPECTED = {
     "preselfpay_amt": 200,
     "inscp_scp_amt": 8300,
     "reported_hifp_pay": None,  # no 统筹基金支出 column in these files
+    **{f"reported_{f}": None for f in ("hifmi_pay", "maf_pay", "act_pay_dedc", "fund_pay_sumamt", "psn_part_amt")},
     "benefit_start": dt.date(2021, 1, 1),
 }
 
@@ -173,7 +174,11 @@ def test_real_anhui_export_header(tmp_path):
         "overlmt_selfpay": "超限价自费费用",
         "preselfpay_amt": "先行自付金额",
         "inscp_scp_amt": "范围内费用",
-        "reported_hifp_pay": "统筹基金支出",  # read; used only by rule sets with basic.reported
+        "reported_hifp_pay": "统筹基金支出",  # read; computed unless the rule set has basic.reported
+        "reported_act_pay_dedc": "起付线",  # the hospital's figures: compared by medclaim audit
+        "reported_hifmi_pay": "大病保险支出",
+        "reported_maf_pay": "医疗救助支出",
+        "reported_fund_pay_sumamt": "基金支付总额",
         "med_type": "医疗类别",
     }
     row = [
@@ -184,6 +189,8 @@ def test_real_anhui_export_header(tmp_path):
     got = read_one(write_csv(tmp_path / "anhui.csv", header, row))
     assert got["psn_idet_type"] == "" and got["inscp_scp_amt"] == 85000
     assert got["reported_hifp_pay"] == 24500  # 统筹基金支出 245 yuan
+    assert (got["reported_act_pay_dedc"], got["reported_fund_pay_sumamt"], got["reported_hifmi_pay"]) == (50000, 24500, 0)
+    assert got["reported_psn_part_amt"] is None  # 个人现金支付 is not 个人负担总金额
     assert got["med_type"] == "普通住院" and got["hosp_lv"] == "二级甲等"
 
 

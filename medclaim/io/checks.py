@@ -45,7 +45,15 @@ AMOUNT_PARTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
 AMOUNT_FIELDS = ("medfee_sumamt", *AMOUNT_PARTS, "inscp_scp_amt")
 #: Parsed but never a reason to reject here: only a rule set taking basic insurance as reported
 #: uses it, and settlement rejects a row whose value it needs and cannot use.
-REPORTED_FIELDS = ("reported_hifp_pay",)
+#: The other reported amounts are compared by `medclaim audit` only.
+REPORTED_FIELDS = (
+    "reported_hifp_pay",
+    "reported_hifmi_pay",
+    "reported_maf_pay",
+    "reported_act_pay_dedc",
+    "reported_fund_pay_sumamt",
+    "reported_psn_part_amt",
+)
 DATE_FIELDS = ("begndate", "enddate", "benefit_start")
 #: Canonical fields parsed from the file (everything in CLAIM_SCHEMA but source_file/source_row).
 PARSED_FIELDS = (
@@ -61,7 +69,7 @@ PARSED_FIELDS = (
     "medfee_sumamt",
     *AMOUNT_PARTS,
     "inscp_scp_amt",
-    "reported_hifp_pay",
+    *REPORTED_FIELDS,
     "benefit_start",
 )
 

@@ -82,6 +82,15 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "reported_hifp_pay",
         "basic_fund_paid",
     ),
+    # What the hospital's settlement already paid: compared by `medclaim audit` and the settle
+    # summary, never trusted (national codes of the 2304/2207 settlement output first).
+    "reported_hifmi_pay": (
+        "hifmi_pay", "大病保险支出", "大病保险资金支出", "居民大病保险资金支出", "reported_hifmi_pay", "critical_illness_paid",
+    ),
+    "reported_maf_pay": ("maf_pay", "医疗救助支出", "医疗救助基金支出", "reported_maf_pay", "medical_assistance_paid"),
+    "reported_act_pay_dedc": ("act_pay_dedc", "实际支付起付线", "起付线", "reported_act_pay_dedc", "deductible_paid"),
+    "reported_fund_pay_sumamt": ("fund_pay_sumamt", "基金支付总额", "reported_fund_pay_sumamt", "funds_paid"),
+    "reported_psn_part_amt": ("psn_part_amt", "个人负担总金额", "reported_psn_part_amt", "patient_paid"),
     "benefit_start": ("benefit_start", "待遇开始日期", "待遇享受开始日期", "benefits_start", "benefit_start_date"),
 }
 
