@@ -365,6 +365,10 @@ class Meta(_Model):
     description: str = ""
 
 
+# The audit block's models live with the audit; they build on the cited types above.
+from .audit.params import AuditRules  # noqa: E402
+
+
 class RuleSet(_Model):
     ruleset: Meta
     sources: dict[str, Source]
@@ -375,6 +379,7 @@ class RuleSet(_Model):
     critical: Critical | None = None
     assistance: Assistance | None = None
     targets: dict[str, Target] = {}
+    audit: AuditRules | None = Field(None, description="review-rule parameters and burden thresholds (medclaim audit)")
 
     # -- derived views used by the engine and explain --------------------------------
     @property
@@ -528,6 +533,8 @@ class RuleSet(_Model):
             for i, place in enumerate(t.places or []):
                 if place not in PLACES:
                     problems.append(f"targets.{key}.places[{i}]: '{place}' is not a place of care{_did_you_mean(place, PLACES)} — use one of {list(PLACES)}")
+        if self.audit:
+            problems += self.audit.problems(self.identities)
         if problems:
             raise _Problems(problems)
         return self

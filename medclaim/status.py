@@ -17,6 +17,7 @@ class Exit(IntEnum):
     INVARIANT = 8  # a settlement invariant (conservation…) broke: nothing was written
     LEDGER_CORRUPT = 9  # the ledger directory is damaged, or verify found a mismatch
     NO_RULE_PERIOD = 10  # nothing settled: no period of the rule set covers the claims' dates
+    AUDIT_FINDINGS = 11  # audit: a reported amount differs from the rules, or a review rule flagged a claim
     MACHINE_REFUSED = 12  # the machine refused a read or write: disk full, read-only, permission denied
     INTERNAL = 70  # a bug: please report it with the log
 
@@ -33,6 +34,7 @@ DESCRIPTIONS = {
     Exit.INVARIANT: "settlement invariant broken; nothing written",
     Exit.LEDGER_CORRUPT: "the ledger is damaged or disagrees with its accumulator (the damaged file is named; see docs/ledger.md)",
     Exit.NO_RULE_PERIOD: "nothing settled: the rule set covers none of the claims' dates",
+    Exit.AUDIT_FINDINGS: "audit: differences or review flags found (see differences.csv, flags.csv)",
     Exit.MACHINE_REFUSED: "the machine refused a read or write (disk full, read-only, permission denied); the message names the path",
     Exit.INTERNAL: "internal error (a bug)",
 }

@@ -1,0 +1,215 @@
+"""Review rules: claims a reviewer should look at, whatever the arithmetic says.
+
+Each rule is a whole-frame polars expression (window functions, an as-of join, group counts) —
+no loop over claims or people.  A flag names its code, the claim, the claims it links, the
+parameters it used and the rule-file key they come from.  Codes (docs/audit.md):
+
+* ``overlapping_stays`` — an inpatient stay of a person that starts before another of their
+  stays has ended (a transfer on the discharge day is not an overlap);
+* ``outpatient_in_stay`` — an outpatient, chronic-outpatient or two-diseases claim dated strictly
+  inside an inpatient stay of the same person (admission and discharge days are allowed);
+* ``quick_readmission`` — 分解住院: an admission at the same hospital within ``readmission_days``
+  days of the previous discharge there;
+* ``same_day_repeat`` — more than ``same_day_max`` settlements of one person at one hospital on one
+  (end) date;
+* ``zero_day_stay`` — an inpatient stay shorter than ``min_stay_days`` days (end − start);
+* ``cost_outlier`` — a total cost above median + ``outlier_k`` × MAD × 1.4826 of the claims of the
+  same benefit class and hospital tier in the audited input (groups of fewer than
+  ``outlier_min_peers`` claims, or with MAD 0, are not judged);
+* ``frequent_outpatient`` — more than ``outpatient_visits_per_month`` outpatient claims of one
+  person in a calendar month (by start date), the classes in ``outpatient_classes``.
+
+The hospital is ``fixmedins_code`` where the input has it, else the input file (one file per
+hospital, as the monthly extracts arrive).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .params import ReviewRules
+
+FLAG_SCHEMA = {
+    "code": pl.String,
+    "setl_id": pl.String,
+    "psn_no": pl.String,
+    "hospital_code": pl.String,
+    "hospital_name": pl.String,
+    "benefit_class": pl.String,
+    "begndate": pl.Date,
+    "enddate": pl.Date,
+    "medfee_sumamt": pl.Int64,
+    "linked_setl_ids": pl.String,
+    "parameters": pl.String,
+    "rule_key": pl.String,
+    "message": pl.String,
+}
+OUTPATIENT_IN_STAY_CLASSES = ["general_outpatient", "chronic_outpatient", "two_diseases"]
+MAD_SCALE = 1.4826  # MAD × 1.4826 estimates the standard deviation of normally distributed costs
+
+
+def hospital_columns(frame: pl.DataFrame) -> list[pl.Expr]:
+    """``hospital_code`` and ``hospital_name``: the input's 定点医药机构 columns, else the file."""
+    code = pl.col("source_file").fill_null("")
+    if "fixmedins_code" in frame.columns:
+        code = pl.when(pl.col("fixmedins_code").fill_null("") != "").then(pl.col("fixmedins_code")).otherwise(code)
+    name = pl.col("fixmedins_name").fill_null("") if "fixmedins_name" in frame.columns else pl.lit("")
+    return [code.alias("hospital_code"), name.alias("hospital_name")]
+
+
+def _base(ledger: pl.DataFrame) -> pl.DataFrame:
+    frame = ledger.filter(~pl.col("is_reversal")) if "is_reversal" in ledger.columns else ledger
+    w = frame.select(
+        "setl_id", "psn_no", *hospital_columns(frame), "benefit_class", "begndate", "enddate", "medfee_sumamt",
+        pl.col("tier").cast(pl.String),
+        # sorting and grouping on a 64-bit hash of the person id is much cheaper than on the string
+        _pk=pl.col("psn_no").hash(seed=20210426),
+    )
+    if w.select(pl.col("_pk").n_unique() != pl.col("psn_no").n_unique()).item():
+        w = w.with_columns(_pk=pl.col("psn_no"))  # two people share a hash: group on the id itself
+    return w
+
+
+def _flag(frame: pl.DataFrame, code: str, linked: pl.Expr, parameters: str, key: str, message: pl.Expr) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(code).alias("code"),
+        "setl_id", "psn_no", "hospital_code", "hospital_name", "benefit_class", "begndate", "enddate", "medfee_sumamt",
+        linked.alias("linked_setl_ids"),
+        pl.lit(parameters).alias("parameters"),
+        pl.lit(key).alias("rule_key"),
+        message.alias("message"),
+    ).cast(FLAG_SCHEMA)
+
+
+def _date(col: str) -> pl.Expr:
+    return pl.col(col).dt.to_string("%Y-%m-%d")
+
+
+def _stays(w: pl.DataFrame) -> pl.DataFrame:
+    """Inpatient stays by person and admission date, with the latest discharge of the person's
+    stays so far (``_max_end``) and the stay it belongs to (``_max_id``, ``_max_begin``)."""
+    ip = w.filter(pl.col("benefit_class") == "inpatient").sort("_pk", "begndate", "enddate", "setl_id")
+    holds = pl.col("enddate") == pl.col("enddate").cum_max().over("_pk")
+    return ip.with_columns(
+        _max_end=pl.col("enddate").cum_max().over("_pk"),
+        _max_id=pl.when(holds).then(pl.col("setl_id")).forward_fill().over("_pk"),
+        _max_begin=pl.when(holds).then(pl.col("begndate")).forward_fill().over("_pk"),
+    )
+
+
+def overlapping_stays(stays: pl.DataFrame) -> pl.DataFrame:
+    prev = {c: pl.col(c).shift(1).over("_pk") for c in ("_max_end", "_max_id", "_max_begin")}
+    hit = stays.with_columns(**{f"_prev{c}": e for c, e in prev.items()}).filter(pl.col("begndate") < pl.col("_prev_max_end"))
+    return _flag(
+        hit, "overlapping_stays", pl.col("_prev_max_id"), "", "audit.review",
+        pl.format("stay {} → {} starts before the stay {} ({} → {}) of the same person has ended",
+                  _date("begndate"), _date("enddate"), pl.col("_prev_max_id"), _date("_prev_max_begin"), _date("_prev_max_end")),
+    )
+
+
+def outpatient_in_stay(w: pl.DataFrame, stays: pl.DataFrame) -> pl.DataFrame:
+    visits = w.filter(pl.col("benefit_class").is_in(OUTPATIENT_IN_STAY_CLASSES)).sort("begndate")
+    if visits.height == 0 or stays.height == 0:
+        return pl.DataFrame(schema=FLAG_SCHEMA)
+    right = stays.select("_pk", pl.col("begndate").alias("_stay_begin"), "_max_end", "_max_id", "_max_begin").sort("_stay_begin")
+    joined = visits.join_asof(
+        right, left_on="begndate", right_on="_stay_begin", by="_pk", strategy="backward", allow_exact_matches=False, check_sortedness=False,
+    )
+    hit = joined.filter(pl.col("begndate") < pl.col("_max_end"))
+    return _flag(
+        hit, "outpatient_in_stay", pl.col("_max_id"), "", "audit.review",
+        pl.format("{} claim dated {} lies inside inpatient stay {} ({} → {})",
+                  pl.col("benefit_class"), _date("begndate"), pl.col("_max_id"), _date("_max_begin"), _date("_max_end")),
+    )
+
+
+def quick_readmission(stays: pl.DataFrame, days: int) -> pl.DataFrame:
+    by = ["_pk", "hospital_code"]
+    s = stays.sort(*by, "begndate", "enddate", "setl_id").with_columns(
+        _prev_end=pl.col("enddate").shift(1).over(by), _prev_id=pl.col("setl_id").shift(1).over(by),
+    ).with_columns(_gap=(pl.col("begndate") - pl.col("_prev_end")).dt.total_days())
+    hit = s.filter((pl.col("_gap") >= 0) & (pl.col("_gap") <= days))
+    return _flag(
+        hit, "quick_readmission", pl.col("_prev_id"), f"readmission_days={days}", "audit.review.readmission_days",
+        pl.format("admitted {} day(s) after discharge from the same hospital on {} (stay {}); within {} days: possible 分解住院",
+                  pl.col("_gap"), _date("_prev_end"), pl.col("_prev_id"), pl.lit(days)),
+    )
+
+
+def same_day_repeat(w: pl.DataFrame, most: int) -> pl.DataFrame:
+    by = ["_pk", "hospital_code", "enddate"]
+    # count on every claim, list the linked ids only for the few groups that are flagged
+    hit = w.filter(pl.len().over(by) > most).with_columns(
+        _n=pl.len().over(by), _ids=pl.col("setl_id").sort().str.join(";").over(by)
+    )
+    return _flag(
+        hit, "same_day_repeat", pl.col("_ids"), f"same_day_max={most}", "audit.review.same_day_max",
+        pl.format("{} settlements of this person at this hospital on {} (more than {})", pl.col("_n"), _date("enddate"), pl.lit(most)),
+    )
+
+
+def zero_day_stay(w: pl.DataFrame, min_days: int) -> pl.DataFrame:
+    days = (pl.col("enddate") - pl.col("begndate")).dt.total_days()
+    hit = w.filter((pl.col("benefit_class") == "inpatient") & (days < min_days)).with_columns(_days=days)
+    return _flag(
+        hit, "zero_day_stay", pl.lit(""), f"min_stay_days={min_days}", "audit.review.min_stay_days",
+        pl.format("inpatient stay of {} day(s) ({} → {}), shorter than {}", pl.col("_days"), _date("begndate"), _date("enddate"), pl.lit(min_days)),
+    )
+
+
+def cost_outlier(w: pl.DataFrame, k: float, min_peers: int) -> pl.DataFrame:
+    from ..money import fen_to_yuan_expr
+
+    by = ["benefit_class", "tier"]
+    cost = pl.col("medfee_sumamt").cast(pl.Float64)
+    s = w.with_columns(_n=pl.len().over(by), _med=cost.median().over(by)).with_columns(
+        _mad=(cost - pl.col("_med")).abs().median().over(by)
+    ).with_columns(_limit=pl.col("_med") + k * MAD_SCALE * pl.col("_mad"))
+    hit = s.filter((pl.col("_n") >= min_peers) & (pl.col("_mad") > 0) & (cost > pl.col("_limit")))
+    # the limit shown rounded down to the fen: the claim is above it either way
+    limit_fen = pl.col("_limit").floor().cast(pl.Int64)
+    return _flag(
+        hit, "cost_outlier", pl.lit(""), f"outlier_k={k:g}; outlier_min_peers={min_peers}", "audit.review.outlier_k",
+        pl.format("total cost {} above {} = median {} + {} × MAD {} × 1.4826 of {} {} claims at {} hospitals",
+                  fen_to_yuan_expr(pl.col("medfee_sumamt")), fen_to_yuan_expr(limit_fen),
+                  fen_to_yuan_expr(pl.col("_med").round(0).cast(pl.Int64)), pl.lit(f"{k:g}"),
+                  fen_to_yuan_expr(pl.col("_mad").round(0).cast(pl.Int64)), pl.col("_n"), pl.col("benefit_class"), pl.col("tier")),
+    )
+
+
+def frequent_outpatient(w: pl.DataFrame, most: int, classes: list[str]) -> pl.DataFrame:
+    by = ["_pk", "_month"]
+    month = pl.col("begndate").dt.year().cast(pl.Int32) * 12 + pl.col("begndate").dt.month().cast(pl.Int32)
+    s = (
+        w.filter(pl.col("benefit_class").is_in(classes))
+        .with_columns(_month=month)
+        .filter(pl.len().over(by) > most)  # the few busy person-months only from here on
+        .sort(*by, "begndate", "setl_id")
+        .with_columns(_n=pl.len().over(by), _i=pl.int_range(1, pl.len() + 1).over(by), _ids=pl.col("setl_id").str.join(";").over(by))
+    )
+    hit = s.filter(pl.col("_i") == most + 1).with_columns(_month=pl.col("begndate").dt.strftime("%Y-%m"))
+    # one flag per person-month, on the first visit beyond the limit
+    return _flag(
+        hit, "frequent_outpatient", pl.col("_ids"), f"outpatient_visits_per_month={most}", "audit.review.outpatient_visits_per_month",
+        pl.format("{} outpatient claims of this person in {} (more than {})", pl.col("_n"), pl.col("_month"), pl.lit(most)),
+    )
+
+
+def review_flags(ledger: pl.DataFrame, p: ReviewRules) -> pl.DataFrame:
+    """Every review rule over the settled claims; one row per flag, in code order."""
+    w = _base(ledger)
+    stays = _stays(w)
+    parts = [
+        overlapping_stays(stays),
+        outpatient_in_stay(w, stays),
+        quick_readmission(stays, p.readmission_days),
+        same_day_repeat(w, p.same_day_max),
+        zero_day_stay(w, p.min_stay_days),
+        cost_outlier(w, p.outlier_k, p.outlier_min_peers),
+        frequent_outpatient(w, p.outpatient_visits_per_month, p.outpatient_classes),
+    ]
+    return pl.concat(parts).sort("code", "psn_no", "begndate", "setl_id")
+
+
+CODES = ["overlapping_stays", "outpatient_in_stay", "quick_readmission", "same_day_repeat", "zero_day_stay",
+         "cost_outlier", "frequent_outpatient"]

@@ -1,0 +1,280 @@
+"""`medclaim audit` as a library call: read, settle as `settle` would, compare, review, write.
+
+Nothing is written to a ledger: with ``ledger_dir`` the claims are planned exactly as the next
+``medclaim settle --ledger`` run would settle them (each person-year continuing from the ledger's
+running totals, settlement ids already in it refused as ``already_settled``) and the plan is
+dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..io import InputFileError, read_claims
+from ..money import fen_to_yuan_display, fen_to_yuan_expr
+from ..output import EXCEL_MAX_ROWS, write_atomic
+from ..rules import RuleBook, load_rulebook
+from ..schema import empty_rejects
+from ..settle import settle_claims
+from ..status import Exit
+from .burden import burden_lists, year_totals
+from .causes import attribute
+from .compare import FIELDS, FUNDS, compare, coverage_by_file, differences, present_fields, reported
+from .params import DEFAULT_REVIEW, ReviewRules
+from .review import CODES, hospital_columns, review_flags
+
+CAUSES = ["not_covered", "inconsistent", "deductible", "ratio", "tier", "annual_cap", "critical_threshold",
+          "critical_segment", "assistance_ratio", "assistance_limit", "identity", "rounding", "unexplained"]
+#: Columns of a differing claim carried into differences.csv.
+CLAIM_CONTEXT = ["psn_no", "benefit_class", "tier", "identity", "begndate", "enddate", "ruleset_id", "source_file", "source_row"]
+
+
+@dataclass
+class AuditResult:
+    status: Exit
+    summary: dict[str, Any]
+    differences: pl.DataFrame
+    flags: pl.DataFrame
+    burden: pl.DataFrame
+    rejects: pl.DataFrame
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class NoReportedAmounts(InputFileError):
+    """No input carries any reported amount: there is nothing to audit."""
+
+
+def review_parameters(book: RuleBook) -> tuple[ReviewRules, str]:
+    """The review rules of the latest period that has them (else the placeholder defaults)."""
+    for rs in reversed(book.periods):
+        if rs.audit and rs.audit.review:
+            return rs.audit.review, f"{rs.id}: audit.review — {rs.cite(rs.audit.review)}"
+    return DEFAULT_REVIEW, "no audit.review block in the rule set: the project's placeholder defaults (docs/audit.md)"
+
+
+def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None, int]:
+    """Settle as ``settle`` would: (ledger rows, rejects, opening totals, prior scope burden, already settled)."""
+    if ledger_dir is None:
+        s = settle_claims(claims, book)
+        return s.ledger, s.rejects, None, None, 0
+    from ..store import NotALedger, check_ledger_dir, plan_settle, read_accumulator, read_head, scan_parts
+
+    root = Path(ledger_dir)
+    check_ledger_dir(root)
+    head = read_head(root)
+    if head is None or head.run == 0:
+        raise NotALedger(f"{root}: no ledger here (nothing has been settled into it) — audit without --ledger, or give the ledger directory")
+    plan = plan_settle(root, head, claims, book)  # planned, never committed
+    acc = read_accumulator(root, head)
+    prior = None
+    if head.parts and plan.entries.height:
+        people = plan.entries.select("psn_no", "year").unique()
+        prior = (
+            scan_parts(root, head, ["psn_no", "year", "scope", "pre", "fund_pay_sumamt"])
+            .join(people.lazy(), on=["psn_no", "year"], how="semi")
+            .group_by("psn_no", "year")
+            .agg((pl.col("scope") + pl.col("pre") - pl.col("fund_pay_sumamt")).sum().alias("scope_burden"))
+            .collect()
+        )
+    return plan.entries, plan.rejects, acc, prior, plan.counts["already_settled"]
+
+
+def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | None = None, tolerance_fen: int = 0,
+                 read_rejects: pl.DataFrame | None = None, rows_read: int | None = None) -> AuditResult:
+    """Audit canonical claims (the library entry point: no files written)."""
+    read_rejects = read_rejects if read_rejects is not None else empty_rejects()
+    rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
+    fields = present_fields(claims)
+    if claims.height and not fields:
+        headers = "; ".join(f"{f} ({zh})" for f, zh in FIELDS.items())
+        raise NoReportedAmounts(
+            ", ".join(sorted(set(claims["source_file"].to_list()))) or "input",
+            f"no claim carries a reported amount, so there is nothing to audit — the file needs at least one of the columns {headers}. "
+            "To settle claims without comparing, use medclaim settle",
+        )
+    presence = coverage_by_file(claims)
+    ledger, rejects, openings, prior, already = recompute(claims, book, ledger_dir)
+    del claims
+    rejects = pl.concat([read_rejects, rejects])
+    keep = CLAIM_CONTEXT + ["hospital_code", "hospital_name"]
+    ledger = ledger.with_columns(hospital_columns(ledger))
+    diffs = attribute(differences(ledger, tolerance_fen, keep=keep), ledger, book, openings)
+    review, review_source = review_parameters(book)
+    flags = review_flags(ledger, review)
+    burden = burden_lists(year_totals(ledger, prior), list(book.periods))
+    comparison = compare(ledger, tolerance_fen)
+    summary = build_summary(ledger, diffs, flags, burden, rejects, comparison, presence, fields, book,
+                            rows_read=rows_read, already=already, review=review, review_source=review_source,
+                            ledger_dir=ledger_dir)
+    found = diffs.height > 0 or flags.height > 0
+    status = Exit.AUDIT_FINDINGS if found else (Exit.REJECTS if rejects.height else Exit.OK)
+    return AuditResult(status=status, summary=summary, differences=diffs, flags=flags, burden=burden, rejects=rejects)
+
+
+def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Path | None = None, formats: list[str] | None = None,
+                encoding: str | None = None, tolerance_fen: int = 0) -> AuditResult:
+    """``medclaim audit``: read the extracts, audit them, write the files into ``out_dir``."""
+    book = load_rulebook(rules)
+    read = read_claims(inputs, encoding=encoding)
+    result = audit_claims(read.take_claims(), book, ledger_dir=ledger_dir, tolerance_fen=tolerance_fen,
+                          read_rejects=read.rejects, rows_read=read.rows_read)
+    result.summary["inputs"] = [str(p) for p in inputs]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.written = write_outputs(result, out_dir, formats or [])
+    for rs in book.periods:
+        n = len(rs.unverified())
+        if n:
+            result.warnings.append(f"rule set {rs.id} has {n} unverified (placeholder) parameters; see `medclaim rules check {rs.id}`")
+    return result
+
+
+# ------------------------------------------------------------------ files for people
+
+
+DIFF_COLUMNS = ["setl_id", "hospital_code", "hospital_name", "psn_no", "benefit_class", "tier", "identity", "begndate", "enddate",
+                "field", "field_zh", "reported", "computed", "difference", "cause", "rule_key", "message", "ruleset_id",
+                "source_file", "source_row"]
+
+
+def differences_for_people(diffs: pl.DataFrame) -> pl.DataFrame:
+    """Sorted by hospital, claim and field; money as exact yuan text."""
+    return diffs.sort("hospital_code", "setl_id", "field_order").with_columns(
+        field_zh=pl.col("field").replace_strict(FIELDS, return_dtype=pl.String),
+        **{c: fen_to_yuan_expr(pl.col(c)) for c in ("reported", "computed", "difference")},
+    ).select(DIFF_COLUMNS)
+
+
+def flags_for_people(flags: pl.DataFrame) -> pl.DataFrame:
+    return flags.with_columns(medfee_sumamt=fen_to_yuan_expr(pl.col("medfee_sumamt")))
+
+
+def burden_for_people(burden: pl.DataFrame) -> pl.DataFrame:
+    money = ["medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "psn_part_amt", "burden", "threshold"]
+    return burden.with_columns(**{c: fen_to_yuan_expr(pl.col(c)) for c in money})
+
+
+def write_outputs(result: AuditResult, out_dir: Path, formats: list[str]) -> list[Path]:
+    tables = {
+        "differences": differences_for_people(result.differences),
+        "flags": flags_for_people(result.flags),
+        "high_burden": burden_for_people(result.burden),
+    }
+    written = [write_atomic(out_dir / f"{name}.csv", lambda p, t=t: t.write_csv(p, include_bom=True)) for name, t in tables.items()]
+    written.append(write_atomic(out_dir / "rejects.csv", lambda p: result.rejects.sort("source_file", "source_row").write_csv(p, include_bom=True)))
+    if "xlsx" in formats:
+        if max(t.height for t in tables.values()) > EXCEL_MAX_ROWS:
+            result.warnings.append("a table has more rows than an Excel sheet holds; differences.xlsx not written (the CSV files are complete)")
+        else:
+            def workbook(p: Path) -> None:
+                import xlsxwriter
+
+                with xlsxwriter.Workbook(p) as wb:
+                    for name, t in tables.items():
+                        t.write_excel(wb, worksheet=name)
+
+            written.append(write_atomic(out_dir / "differences.xlsx", workbook))
+    text = render_plain(result.summary)
+    written.append(write_atomic(out_dir / "summary.json", lambda p: p.write_text(
+        json.dumps(result.summary, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")))
+    written.append(write_atomic(out_dir / "summary.txt", lambda p: p.write_text(text, encoding="utf-8")))
+    return written
+
+
+# ------------------------------------------------------------------ the summary
+
+
+def _per(frame: pl.DataFrame, by: str) -> dict[str, dict[str, int]]:
+    """Over- and under-payment per fund, in fen, per value of ``by``."""
+    funds = frame.filter(pl.col("field").is_in(FUNDS))
+    if funds.height == 0:
+        return {}
+    rows = funds.group_by(by, "field").agg(
+        over=pl.col("difference").filter(pl.col("difference") > 0).sum(),
+        under=(-pl.col("difference")).filter(pl.col("difference") < 0).sum(),
+    ).sort(by, "field")
+    out: dict[str, dict[str, int]] = {}
+    for r in rows.iter_rows(named=True):  # one row per (hospital, fund): a handful, not per claim
+        out.setdefault(str(r[by]), {})[f"{r['field']}.over"] = int(r["over"] or 0)
+        out[str(r[by])][f"{r['field']}.under"] = int(r["under"] or 0)
+    return out
+
+
+def build_summary(ledger, diffs, flags, burden, rejects, comparison, presence, fields, book, *, rows_read, already,
+                  review: ReviewRules, review_source: str, ledger_dir) -> dict[str, Any]:
+    absent_by_file = {
+        r["source_file"]: [f for f in FIELDS if not r.get(f)] for r in presence.iter_rows(named=True)
+    }  # one row per input file
+    claims = ledger.filter(~pl.col("is_reversal")).height if "is_reversal" in ledger.columns else ledger.height
+    by_cause = diffs.group_by("cause").len().sort("cause") if diffs.height else None
+    return {
+        "schema": "medclaim.audit/1",
+        "rules": [rs.id for rs in book.periods],
+        "unverified_parameters": sum(len(rs.unverified()) for rs in book.periods),
+        "ledger": str(ledger_dir) if ledger_dir else None,
+        "rows_read": rows_read,
+        "claims_audited": claims,
+        "rows_rejected": rejects.height,
+        "already_settled": already,
+        "rejects_by_reason": {r["reason_code"]: r["len"] for r in rejects.group_by("reason_code").len().sort("reason_code").iter_rows(named=True)}
+        if rejects.height else {},
+        "tolerance_fen": comparison.tolerance_fen,
+        "fields_compared": fields,
+        "fields_not_compared": [f for f in FIELDS if f not in fields],
+        "fields_absent_by_file": {k: v for k, v in absent_by_file.items() if v},
+        "claims_compared": comparison.claims,
+        "claims_differing": diffs["setl_id"].n_unique() if diffs.height else 0,
+        "differences": diffs.height,
+        "differences_by_field": {f: v["differing"] for f, v in comparison.by_field.items()},
+        "differences_by_cause": {r["cause"]: r["len"] for r in by_cause.iter_rows(named=True)} if by_cause is not None else {},
+        "paid_fen": {f: {"over": comparison.by_field.get(f, {}).get("over", 0), "under": comparison.by_field.get(f, {}).get("under", 0)}
+                     for f in FUNDS if f in fields},
+        "paid_by_hospital_fen": _per(diffs, "hospital_code"),
+        "flags": flags.height,
+        "flags_by_code": {c: int((flags["code"] == c).sum()) for c in CODES},
+        "review_parameters": review.model_dump(exclude={"source", "ref", "status", "note"}),
+        "review_parameters_source": review_source,
+        "high_burden": int((burden["list"] == "high_burden").sum()),
+        "tilt_assistance": int((burden["list"] == "tilt_assistance").sum()),
+    }
+
+
+def render_plain(s: dict[str, Any]) -> str:
+    lines = [
+        f"medclaim audit · rules {', '.join(s['rules'])}" + (f" · ledger {s['ledger']}" if s["ledger"] else ""),
+        f"rows read {s['rows_read']:,} = claims audited {s['claims_audited']:,} + rejected {s['rows_rejected']:,}"
+        + (f" (of which already settled in the ledger, not recomputed: {s['already_settled']:,})" if s["already_settled"] else ""),
+        f"compared: {', '.join(s['fields_compared'])} (tolerance {fen_to_yuan_display(s['tolerance_fen'])} yuan)",
+    ]
+    if s["fields_not_compared"]:
+        lines.append(f"not compared (no input carries them): {', '.join(s['fields_not_compared'])}")
+    for f, missing in s["fields_absent_by_file"].items():
+        if len(missing) < len(FIELDS):
+            lines.append(f"  {f}: lacks {', '.join(missing)} — those fields of its claims are not compared")
+    lines.append(f"claims differing: {s['claims_differing']:,} of {s['claims_compared']:,} compared ({s['differences']:,} field differences)")
+    for cause, n in s["differences_by_cause"].items():
+        lines.append(f"  {cause:<20} {n:>8,}")
+    for fund, v in s["paid_fen"].items():
+        lines.append(f"  {fund:<16} hospital paid more {fen_to_yuan_display(v['over']):>16}   less {fen_to_yuan_display(v['under']):>16}")
+    if s["paid_by_hospital_fen"]:
+        lines.append("by hospital (paid more / less than the rules, all funds):")
+        for h, v in s["paid_by_hospital_fen"].items():
+            over = sum(x for k, x in v.items() if k.endswith(".over"))
+            under = sum(x for k, x in v.items() if k.endswith(".under"))
+            lines.append(f"  {h:<40} {fen_to_yuan_display(over):>16} {fen_to_yuan_display(under):>16}")
+    lines.append(f"review flags: {s['flags']:,}")
+    for code, n in s["flags_by_code"].items():
+        if n:
+            lines.append(f"  {code:<20} {n:>8,}")
+    lines.append(f"  parameters: {s['review_parameters_source']}")
+    lines.append(f"high-burden warning list (高额费用负担患者预警): {s['high_burden']:,} people"
+                 + (f"; still above the 倾斜救助 threshold: {s['tilt_assistance']:,}" if s["tilt_assistance"] else ""))
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["AuditResult", "CAUSES", "NoReportedAmounts", "audit_claims", "audit_files", "render_plain", "reported"]

@@ -1,0 +1,64 @@
+"""`medclaim audit` end to end: files, exit statuses, a file without reported amounts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from typer.testing import CliRunner
+
+from medclaim.cli import app
+from medclaim.status import Exit
+
+HEADER = "结算ID,个人编号,医疗类别,医院等级,开始日期,结束日期,总费用,范围内费用,起付线,统筹基金支出,大病保险支出,医疗救助支出,基金支付总额"
+# secondary local admission, scope 10,000: deductible 500, (10,000 − 500) × 80 % = 7,600 (东至 2021)
+RIGHT = "S1,P1,21,05,2021-03-01,2021-03-05,10000,10000,500,7600,0,0,7600"
+WRONG = "S2,P2,21,05,2021-03-01,2021-03-05,10000,10000,800,7360,0,0,7360"  # the tertiary deductible
+
+
+def run(tmp_path: Path, *lines: str, header: str = HEADER, extra: tuple[str, ...] = ()):
+    f = tmp_path / "h.csv"
+    f.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["audit", str(f), "--rules", "anhui/dongzhi-2021", "--out", str(out), *extra])
+    return r, out
+
+
+def test_differences_found_exit_11_and_files(tmp_path):
+    r, out = run(tmp_path, RIGHT, WRONG, extra=("--format", "xlsx"))
+    assert r.exit_code == Exit.AUDIT_FINDINGS == 11, r.output
+    d = pl.read_csv(out / "differences.csv", infer_schema=False)
+    assert set(d["setl_id"]) == {"S2"}
+    hifp = d.filter(pl.col("field") == "hifp_pay").row(0, named=True)
+    assert (hifp["reported"], hifp["computed"], hifp["difference"], hifp["cause"]) == ("7360.00", "7600.00", "-240.00", "deductible")
+    assert hifp["field_zh"] == "统筹基金支出" and hifp["hospital_code"].endswith("h.csv")
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert s["claims_differing"] == 1 and s["fields_not_compared"] == ["psn_part_amt"]
+    assert "not compared (no input carries them): psn_part_amt" in r.output
+    assert "P2" not in r.output  # person numbers only in the files
+    for name in ("flags.csv", "high_burden.csv", "rejects.csv", "summary.txt", "differences.xlsx"):
+        assert (out / name).exists()
+    import fastexcel
+
+    assert fastexcel.read_excel(out / "differences.xlsx").sheet_names == ["differences", "flags", "high_burden"]
+
+
+def test_clean_month_exit_0(tmp_path):
+    r, out = run(tmp_path, RIGHT)
+    assert r.exit_code == Exit.OK, r.output
+    assert pl.read_csv(out / "differences.csv").height == 0
+
+
+def test_tolerance(tmp_path):
+    r, _ = run(tmp_path, RIGHT, WRONG, extra=("--tolerance", "300"))
+    assert r.exit_code == Exit.OK, r.output
+    r, _ = run(tmp_path, RIGHT, extra=("--tolerance", "0.001"))
+    assert r.exit_code == Exit.USAGE and "--tolerance" in r.output
+
+
+def test_no_reported_columns_is_an_error(tmp_path):
+    header = ",".join(HEADER.split(",")[:8])
+    r, out = run(tmp_path, ",".join(RIGHT.split(",")[:8]), header=header)
+    assert r.exit_code == Exit.INVALID_INPUT
+    assert "nothing to audit" in r.output and "统筹基金支出" in r.output
