@@ -139,9 +139,8 @@ def quick_readmission(stays: pl.DataFrame, days: int) -> pl.DataFrame:
 def same_day_repeat(w: pl.DataFrame, most: int) -> pl.DataFrame:
     by = ["_pk", "hospital_code", "enddate"]
     # count on every claim, list the linked ids only for the few groups that are flagged
-    hit = w.filter(pl.len().over(by) > most).with_columns(
-        _n=pl.len().over(by), _ids=pl.col("setl_id").sort().str.join(";").over(by)
-    )
+    hit = w.with_columns(_n=pl.len().over(by)).filter(pl.col("_n") > most)
+    hit = hit.with_columns(_ids=pl.col("setl_id").sort().str.join(";").over(by))
     return _flag(
         hit, "same_day_repeat", pl.col("_ids"), f"same_day_max={most}", "audit.review.same_day_max",
         pl.format("{} settlements of this person at this hospital on {} (more than {})", pl.col("_n"), _date("enddate"), pl.lit(most)),
@@ -183,9 +182,10 @@ def frequent_outpatient(w: pl.DataFrame, most: int, classes: list[str]) -> pl.Da
     s = (
         w.filter(pl.col("benefit_class").is_in(classes))
         .with_columns(_month=month)
-        .filter(pl.len().over(by) > most)  # the few busy person-months only from here on
+        .with_columns(_n=pl.len().over(by))
+        .filter(pl.col("_n") > most)  # the few busy person-months only from here on
         .sort(*by, "begndate", "setl_id")
-        .with_columns(_n=pl.len().over(by), _i=pl.int_range(1, pl.len() + 1).over(by), _ids=pl.col("setl_id").str.join(";").over(by))
+        .with_columns(_i=pl.int_range(1, pl.len() + 1).over(by), _ids=pl.col("setl_id").str.join(";").over(by))
     )
     hit = s.filter(pl.col("_i") == most + 1).with_columns(_month=pl.col("begndate").dt.strftime("%Y-%m"))
     # one flag per person-month, on the first visit beyond the limit
