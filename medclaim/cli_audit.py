@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import Format, Out, app, guarded, log, setup_logging
+from .cli import Format, Headers, Out, OutputEncoding, app, guarded, log, setup_logging
 from .status import Exit
 
 
@@ -33,6 +33,8 @@ def audit(
     tolerance: Annotated[str, typer.Option("--tolerance", metavar="YUAN", help="Report a field only when reported and computed differ by more than this many yuan.")] = "0.00",
     format: Annotated[Optional[list[Format]], typer.Option("--format", "-f", help="Also write differences.xlsx (sheets differences, flags, high_burden) with --format xlsx.")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.")] = None,
+    headers: Annotated[Headers, typer.Option("--headers", help="Column headers of the CSV/Excel files: zh (Chinese, with class/tier in words), en, or code (field codes, values as keys).")] = Headers.zh,
+    output_encoding: Annotated[OutputEncoding, typer.Option("--output-encoding", help="CSV files: utf-8 (with BOM, opens in Excel) or gbk (written as GB18030).")] = OutputEncoding.utf8,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (for cron).")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", help="Append a log of the run to this file.", show_default=False)] = None,
 ) -> Exit:
@@ -54,6 +56,7 @@ def audit(
                        (and assisted people still above the 倾斜救助 threshold, if the rules have one)
       rejects.csv, summary.txt, summary.json
 
+    Files for people have Chinese headers by default (--headers), money in yuan, dates as dates.
     Reported columns a file lacks are not compared (the summary says which); a run where no
     claim carries any reported amount is an error (status 4).
 
@@ -65,6 +68,7 @@ def audit(
     found, 1 when clean but some rows were rejected; 3 bad rules, 4 unreadable input.
     """
     from .audit.run import audit_files, render_plain
+    from .output import PeopleFiles
 
     setup_logging(log_file)
     o = Out(quiet)
@@ -78,7 +82,9 @@ def audit(
     from .store import LedgerError
 
     try:
-        result = audit_files(inputs, rules, out, ledger_dir=ledger, formats=formats, encoding=encoding, tolerance_fen=tolerance_fen)
+        people = PeopleFiles(headers=headers.value, encoding=output_encoding.value)
+        result = audit_files(inputs, rules, out, ledger_dir=ledger, formats=formats, encoding=encoding, tolerance_fen=tolerance_fen,
+                             people=people)
     except LedgerError as e:
         o.error(str(e))
         return e.status

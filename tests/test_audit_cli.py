@@ -26,7 +26,7 @@ def run(tmp_path: Path, *lines: str, header: str = HEADER, extra: tuple[str, ...
 
 
 def test_differences_found_exit_11_and_files(tmp_path):
-    r, out = run(tmp_path, RIGHT, WRONG, extra=("--format", "xlsx"))
+    r, out = run(tmp_path, RIGHT, WRONG, extra=("--format", "xlsx", "--headers", "code"))
     assert r.exit_code == Exit.AUDIT_FINDINGS == 11, r.output
     d = pl.read_csv(out / "differences.csv", infer_schema=False)
     assert set(d["setl_id"]) == {"S2"}
@@ -41,7 +41,16 @@ def test_differences_found_exit_11_and_files(tmp_path):
         assert (out / name).exists()
     import fastexcel
 
-    assert fastexcel.read_excel(out / "differences.xlsx").sheet_names == ["differences", "flags", "high_burden"]
+    book = fastexcel.read_excel(out / "differences.xlsx")
+    assert book.sheet_names == ["differences", "flags", "high_burden"]
+    sheet = book.load_sheet("differences").to_polars()
+    assert sheet.filter(pl.col("field") == "hifp_pay")["difference"].to_list() == [-240.0]  # a number, in yuan
+
+
+def test_chinese_headers_by_default(tmp_path):
+    r, out = run(tmp_path, RIGHT, WRONG)
+    d = pl.read_csv(out / "differences.csv", infer_schema=False)
+    assert {"结算ID", "医院上报（元）", "按规则计算（元）", "原因"} <= set(d.columns)
 
 
 def test_clean_month_exit_0(tmp_path):

@@ -16,8 +16,10 @@ from typing import Any
 import polars as pl
 
 from ..io import InputFileError, read_claims
-from ..money import fen_to_yuan_display, fen_to_yuan_expr
-from ..output import EXCEL_MAX_ROWS, write_atomic
+from .. import xlsx
+from ..columns import Unit
+from ..money import fen_to_yuan_display
+from ..output import DEFAULT, PeopleFiles, key_words, write_atomic, write_people_csv, write_rejects
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
 from ..settle import settle_claims
@@ -118,7 +120,7 @@ def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | Non
 
 
 def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Path | None = None, formats: list[str] | None = None,
-                encoding: str | None = None, tolerance_fen: int = 0) -> AuditResult:
+                encoding: str | None = None, tolerance_fen: int = 0, people: PeopleFiles = DEFAULT) -> AuditResult:
     """``medclaim audit``: read the extracts, audit them, write the files into ``out_dir``."""
     book = load_rulebook(rules)
     read = read_claims(inputs, encoding=encoding)
@@ -126,7 +128,7 @@ def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Pa
                           read_rejects=read.rejects, rows_read=read.rows_read)
     result.summary["inputs"] = [str(p) for p in inputs]
     out_dir.mkdir(parents=True, exist_ok=True)
-    result.written = write_outputs(result, out_dir, formats or [])
+    result.written = write_outputs(result, out_dir, formats or [], people)
     for rs in book.periods:
         n = len(rs.unverified())
         if n:
@@ -136,49 +138,52 @@ def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Pa
 
 # ------------------------------------------------------------------ files for people
 
-
-DIFF_COLUMNS = ["setl_id", "hospital_code", "hospital_name", "psn_no", "benefit_class", "tier", "identity", "begndate", "enddate",
-                "field", "field_zh", "reported", "computed", "difference", "cause", "rule_key", "message", "ruleset_id",
-                "source_file", "source_row"]
+T, F, D, C = Unit.TEXT, Unit.FEN, Unit.DATE, Unit.COUNT
+#: The columns of each file, in order, with their units (yuan, dates … for people).
+DIFF_COLUMNS: dict[str, Unit] = {
+    "setl_id": T, "hospital_code": T, "hospital_name": T, "psn_no": T, "benefit_class": T, "tier": T, "identity": T,
+    "begndate": D, "enddate": D, "field": T, "field_zh": T, "reported": F, "computed": F, "difference": F,
+    "cause": T, "rule_key": T, "message": T, "ruleset_id": T, "source_file": T, "source_row": C,
+}
+FLAG_COLUMNS: dict[str, Unit] = {
+    "code": T, "setl_id": T, "psn_no": T, "hospital_code": T, "hospital_name": T, "benefit_class": T, "begndate": D,
+    "enddate": D, "medfee_sumamt": F, "linked_setl_ids": T, "parameters": T, "rule_key": T, "message": T,
+}
+BURDEN_COLUMNS: dict[str, Unit] = {
+    "list": T, "psn_no": T, "year": Unit.YEAR, "identity": T, "claims": C, "medfee_sumamt": F, "hifp_pay": F,
+    "hifmi_pay": F, "maf_pay": F, "psn_part_amt": F, "burden": F, "threshold": F, "basis": T, "rule_key": T, "source": T,
+}
 
 
 def differences_for_people(diffs: pl.DataFrame) -> pl.DataFrame:
-    """Sorted by hospital, claim and field; money as exact yuan text."""
+    """Sorted by hospital, claim and field, with the field's Chinese name."""
     return diffs.sort("hospital_code", "setl_id", "field_order").with_columns(
         field_zh=pl.col("field").replace_strict(FIELDS, return_dtype=pl.String),
-        **{c: fen_to_yuan_expr(pl.col(c)) for c in ("reported", "computed", "difference")},
-    ).select(DIFF_COLUMNS)
+    )
 
 
-def flags_for_people(flags: pl.DataFrame) -> pl.DataFrame:
-    return flags.with_columns(medfee_sumamt=fen_to_yuan_expr(pl.col("medfee_sumamt")))
-
-
-def burden_for_people(burden: pl.DataFrame) -> pl.DataFrame:
-    money = ["medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "psn_part_amt", "burden", "threshold"]
-    return burden.with_columns(**{c: fen_to_yuan_expr(pl.col(c)) for c in money})
-
-
-def write_outputs(result: AuditResult, out_dir: Path, formats: list[str]) -> list[Path]:
+def write_outputs(result: AuditResult, out_dir: Path, formats: list[str], opts: PeopleFiles = DEFAULT) -> list[Path]:
+    """The three lists as CSV for people (headers, yuan, encoding as ``settle``'s files), rejects,
+    the summary; with ``xlsx`` one workbook holding the three lists."""
     tables = {
-        "differences": differences_for_people(result.differences),
-        "flags": flags_for_people(result.flags),
-        "high_burden": burden_for_people(result.burden),
+        "differences": (differences_for_people(result.differences), DIFF_COLUMNS),
+        "flags": (result.flags, FLAG_COLUMNS),
+        "high_burden": (result.burden, BURDEN_COLUMNS),
     }
-    written = [write_atomic(out_dir / f"{name}.csv", lambda p, t=t: t.write_csv(p, include_bom=True)) for name, t in tables.items()]
-    written.append(write_atomic(out_dir / "rejects.csv", lambda p: result.rejects.sort("source_file", "source_row").write_csv(p, include_bom=True)))
+    written = [
+        write_atomic(out_dir / f"{name}.csv", lambda p, t=t, cols=cols: write_people_csv(t, p, cols, opts))
+        for name, (t, cols) in tables.items()
+    ]
+    written.append(write_rejects(result.rejects, out_dir, opts))
     if "xlsx" in formats:
-        if max(t.height for t in tables.values()) > EXCEL_MAX_ROWS:
-            result.warnings.append("a table has more rows than an Excel sheet holds; differences.xlsx not written (the CSV files are complete)")
-        else:
-            def workbook(p: Path) -> None:
-                import xlsxwriter
+        def workbook(p: Path) -> None:
+            sheets = [
+                xlsx.Table(opts.sheet(name), cols, [key_words(t, opts)], headers={c: opts.header(c) for c in cols}, flags=opts.flags())
+                for name, (t, cols) in tables.items()
+            ]
+            xlsx.write_workbook(p, sheets)  # a list longer than a sheet holds continues on the next sheet
 
-                with xlsxwriter.Workbook(p) as wb:
-                    for name, t in tables.items():
-                        t.write_excel(wb, worksheet=name)
-
-            written.append(write_atomic(out_dir / "differences.xlsx", workbook))
+        written.append(write_atomic(out_dir / "differences.xlsx", workbook))
     text = render_plain(result.summary)
     written.append(write_atomic(out_dir / "summary.json", lambda p: p.write_text(
         json.dumps(result.summary, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")))
