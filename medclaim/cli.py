@@ -119,6 +119,7 @@ def guarded(fn):
         from .output import OutputError
         from .rules import RuleSetError
         from .settle import InvariantError
+        from .store import LedgerError
 
         out = Out(kwargs.get("quiet", False))
         try:
@@ -135,6 +136,10 @@ def guarded(fn):
         except InputFileError as e:
             out.error(str(e))
             status = Exit.INVALID_INPUT
+        except LedgerError as e:  # a damaged or locked ledger read by any command
+            for line in str(e).splitlines():
+                out.error(line)
+            status = e.status
         except InvariantError as e:
             out.error("settlement invariant broken — nothing was written:")
             for p in e.problems:

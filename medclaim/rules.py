@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import stat
 import types
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -68,10 +69,10 @@ def _yuan(v: Any) -> int:
         fen = yuan_to_fen(v)
     except (InvalidOperation, ValueError) as e:
         if "more than two decimals" in str(e):
-            raise ValueError(f"amount {v!r} has more than two decimals — amounts are yuan to the fen, e.g. 1500.05") from e
+            raise ValueError(f"amount {_show(v)} has more than two decimals — amounts are yuan to the fen, e.g. 1500.05") from e
         raise ValueError(f"expected an amount in yuan, got {_show(v)} — write a number such as 800 or 1500.50 (no unit, no 万)") from e
     if fen < 0:
-        raise ValueError(f"amount {v!r} is negative — amounts in rule files are 0 or more")
+        raise ValueError(f"amount {_show(v)} is negative — amounts in rule files are 0 or more")
     return fen
 
 
@@ -94,7 +95,7 @@ def _ratio(v: Any) -> int:
     if not 0 <= bp <= BP:
         whole = isinstance(v, (int, float)) and 1 < v <= 100 and float(v).is_integer()
         hint = f" (did you mean '{int(v)}%'?)" if whole else ""
-        raise ValueError(f"ratio {v!r} is outside 0–100 %{hint} — {_RATIO_FIX}")
+        raise ValueError(f"ratio {_show(v)} is outside 0–100 %{hint} — {_RATIO_FIX}")
     return bp
 
 
@@ -109,9 +110,9 @@ def _points(v: Any) -> int:
     if not d.is_finite():
         raise ValueError(f"expected percentage points, got {_show(v)} — write a number such as 5 or -20")
     if d != d.to_integral_value():
-        raise ValueError(f"points {v!r} finer than 0.01 — round to at most two decimals")
+        raise ValueError(f"points {_show(v)} finer than 0.01 — round to at most two decimals")
     if abs(d) > BP:
-        raise ValueError(f"points {v!r} outside −100…+100 — points are percentage points added to a ratio")
+        raise ValueError(f"points {_show(v)} outside −100…+100 — points are percentage points added to a ratio")
     return int(d)
 
 
@@ -119,7 +120,7 @@ def _factor(v: Any) -> int:
     """A multiplier such as 0.5 → 5000 bp (deductible factors, threshold factors), between 0 and 1."""
     bp = _fraction_bp(v, "factor", "write a multiplier between 0 and 1 such as 0.5 (or '50%')")
     if not 0 <= bp <= BP:
-        raise ValueError(f"factor {v!r} is outside 0–1 — write a multiplier between 0 and 1 such as 0.5 (1 = unchanged)")
+        raise ValueError(f"factor {_show(v)} is outside 0–1 — write a multiplier between 0 and 1 such as 0.5 (1 = unchanged)")
     return bp
 
 
@@ -131,6 +132,11 @@ def _finite(text: str) -> bool:
 
 
 def _show(v: Any) -> str:
+    """A short quoted excerpt of a value from the rule file, never the whole of a huge one."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v).bit_length() > 128:
+        return f"a number of about {int(abs(v).bit_length() * 0.30103) + 1:,} digits"
+    if isinstance(v, str) and len(v) > 40:
+        v = v[:37]
     r = repr(v)
     return r if len(r) <= 40 else r[:37] + "…"
 
@@ -734,20 +740,89 @@ def resolve_rules_path(spec: str | Path) -> Path:
     )
 
 
+#: Bounds on a rule file (the shipped ones are ~10 KB and a few thousand YAML nodes): a FIFO,
+#: /dev/zero or a "billion laughs" file of nested aliases must be refused, not read forever.
+MAX_RULE_FILE_BYTES = 2 * 1024 * 1024
+MAX_RULE_NODES = 200_000  # YAML nodes counted with every alias expanded
+MAX_SCALAR_CHARS = 4_000  # one value (a source citation is the longest legitimate one)
+MAX_NUMBER_CHARS = 40  # a number in a rule file (money, ratios, years) is never longer
+
+
+def _read_rule_file(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise RuleSetError([f"{path}: cannot read ({e.strerror or e}) — check the path"]) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        raise RuleSetError([f"{path}: {kind} — give a rule-set .yaml file (or a directory of one region's periods)"])
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_RULE_FILE_BYTES + 1)
+    except OSError as e:
+        raise RuleSetError([f"{path}: cannot read ({e.strerror or e}) — check the path and its permissions"]) from None
+    if len(data) > MAX_RULE_FILE_BYTES:
+        raise RuleSetError([f"{path}: larger than {MAX_RULE_FILE_BYTES // 1024 // 1024} MiB — not a rule set (they are a few KB); check the file"])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RuleSetError([f"{path}: not UTF-8 text (byte {e.start}) — save the rule file as UTF-8"]) from None
+
+
 def load_ruleset_file(path: Path) -> RuleSet:
     """Parse and validate one rule-set file; every problem is reported as 'file: key.path: what — fix'."""
     path = Path(path)
+    return _parse_ruleset(_read_rule_file(path), path)
+
+
+_NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+
+
+def _check_nodes(root: yaml.Node, path: Path) -> None:
+    """Refuse what would explode or echo huge values: the expanded node count (aliases counted
+    each time they are used, computed without expanding them), over-long values and numbers."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            where = f"{path}: line {node.start_mark.line + 1}"
+            if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+                raise RuleSetError([f"{where}: a number of {len(node.value):,} characters — no rule-set value is that long; fix it"])
+            if len(node.value) > MAX_SCALAR_CHARS:
+                raise RuleSetError([f"{where}: a value of {len(node.value):,} characters — longer than any rule-set value "
+                                    f"({MAX_SCALAR_CHARS:,} at most); shorten it"])
+            sizes[id(node)] = 1
+            continue
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+        if not done:
+            stack.append((node, True))
+            stack += [(c, False) for c in children if id(c) not in sizes]
+            continue
+        sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+        if sizes[id(node)] > MAX_RULE_NODES:
+            raise RuleSetError([f"{path}: line {node.start_mark.line + 1}: more than {MAX_RULE_NODES:,} values once its "
+                                "aliases (*name) are expanded — a rule set is far smaller; remove the nested aliases"])
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    loader = _StrictLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise RuleSetError([f"{path}: cannot read ({e}) — check the path and that the file is UTF-8"]) from None
-    return _parse_ruleset(text, path)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, path)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _parse_ruleset(text: str, path: Path) -> RuleSet:
     """Parse and validate rule-set text; ``path`` only labels the problems."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 — a safe loader subclass
+        data = _load_yaml(text, path)  # a safe loader subclass
     except yaml.YAMLError as e:
         raise RuleSetError([_yaml_problem(path, e)]) from None
     if not isinstance(data, dict):

@@ -86,6 +86,7 @@ def test_head_removed_is_a_damaged_ledger_not_a_new_one(ledger):
     r = refused(ledger, "damaged ledger", "no HEAD.json", "2 part(s)", "ledger rebuild")
     assert "nothing was changed" in r.output
     assert run("ledger", "verify", "--ledger", ledger).exit_code == Exit.LEDGER_CORRUPT
+    assert run("explain", "P1", "--ledger", ledger).exit_code == Exit.LEDGER_CORRUPT
     # rebuild reconstructs HEAD from the parts and manifests; the month is then already settled
     rb = run("ledger", "rebuild", "--ledger", ledger)
     assert rb.exit_code == Exit.OK, rb.output

@@ -53,6 +53,8 @@ def scan_ledger(ledger_dir: Path) -> pl.LazyFrame:
             if hasattr(store, "scan_ledger"):
                 return store.scan_ledger(ledger_dir)
             return store.read_ledger(ledger_dir).lazy()
+        except getattr(store, "LedgerCorrupt", ()):
+            raise  # a damaged ledger: status 9 with its recovery, as for every command
         except getattr(store, "LedgerError", ()) as e:
             raise LedgerUnreadable(str(e)) from None
     if ledger_dir.is_file():

@@ -50,9 +50,11 @@ class Labels:
 @lru_cache(maxsize=None)
 def load_labels(lang: str = DEFAULT_LANG) -> Labels:
     """The one loader of label files.  Unknown language → ValueError listing the ones there are."""
+    if lang not in available_languages():  # only the shipped files: never a path such as ../../x
+        shown = lang if len(lang) <= 20 else lang[:20] + "…"
+        raise ValueError(f"no labels for language {shown!r} — available: {', '.join(available_languages())} "
+                         f"(a new language is a LANG.yaml file under {LABELS_DIR})")
     path = LABELS_DIR / f"{lang}.yaml"
-    if not path.is_file():
-        raise ValueError(f"no labels for language '{lang}' — available: {', '.join(available_languages())} (add {path.name} under {LABELS_DIR})")
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 — safe; libyaml when present
     return Labels(lang=lang, text=_flatten(data))
 
