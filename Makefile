@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) -m bench.run --claims $(N)
 	$(PY) -m bench.run --claims $(N) --scenario continuation
 	$(PY) -m bench.run --claims $(N) --scenario report-compare
+	$(PY) -m bench.run --claims $(N) --scenario audit
 
 bench-10m: $(STAMP)
 	$(MAKE) bench N=10000000

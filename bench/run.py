@@ -1,6 +1,6 @@
 """Benchmark medclaim against the read+write floor measured in the same run.
 
-    python -m bench.run --claims N [--people M] [--keep] [--scenario settle|continuation|report-compare]
+    python -m bench.run --claims N [--people M] [--keep] [--scenario settle|continuation|report-compare|audit]
 
 1. Synthetic claims are generated once and cached in ``bench/data/`` (git-ignored).
 2. Each step of the scenario runs in a fresh subprocess under ``bench.measure``, which records
@@ -269,10 +269,52 @@ def scenario_report_compare(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
     ]
 
 
+def scenario_audit(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
+    """``medclaim audit`` against ``medclaim settle`` of the same N claims (target ≤ 1.3×).
+
+    A setup step writes the claims with the hospital's reported amounts (medclaim's own figures,
+    one claim in 100 with basic insurance 1.00 yuan too high: ``bench.audit_input``); settle and
+    audit then read that same file, so the ratio is the audit's own cost: comparison, cause
+    attribution of the differing claims, review rules and the burden lists.
+    """
+    data = DataSpec(ctx.claims_path(ctx.claims), ctx.claims, ctx.people, ctx.seed)
+    n = ctx.claims
+    reported = ctx.out_dir / f"audit-input-{n}.parquet"
+    settled = ctx.out_dir / f"audit-settle-{n}"
+    audited = ctx.out_dir / f"audit-{n}"
+    return [data], [
+        Step(
+            name="reported-input",
+            argv=[ctx.python, "-m", "bench.audit_input", str(data.path), "--out", str(reported), "--rules", RULES],
+            description=f"{data.path.name} with the hospital-reported amounts (1 claim in 100 wrong)",
+            rows=n,
+            setup=True,
+            prepare=lambda: reported.unlink(missing_ok=True),
+            verify=lambda: None if reported.exists() else f"{reported} not written",
+        ),
+        settle_step(ctx, "settle", reported, settled, n, fresh=True, baseline=None, requires="reported-input",
+                    description=f"medclaim settle of the same file ({reported.name})"),
+        Step(
+            name="audit",
+            argv=[str(ctx.medclaim), "audit", str(reported), "--rules", RULES, "--out", str(audited), "--quiet"],
+            description=f"medclaim audit {reported.name} --rules {RULES} (target ≤ 1.3× settle)",
+            rows=n,
+            baseline="settle",
+            prepare=lambda: shutil.rmtree(audited, ignore_errors=True),
+            available=settle_available(ctx),
+            ok_rc=(0, 1, 11),  # 11 = differences found, as planted
+            cleanup=[audited, settled, reported],
+            verify=lambda: None if (audited / "summary.json").exists() else f"no summary.json in {audited}",
+            requires="reported-input",
+        ),
+    ]
+
+
 SCENARIOS: dict[str, Callable[[Context], tuple[list[DataSpec], list[Step]]]] = {
     "settle": scenario_settle,
     "continuation": scenario_continuation,
     "report-compare": scenario_report_compare,
+    "audit": scenario_audit,
 }
 
 

@@ -44,6 +44,8 @@ from .schema import RejectReason, empty_rejects
 from .settle import Settlement, ledger_schema, settle_claims
 from .status import Exit
 from .store import Ledger, RunPlan, sha256_file, utc_now
+from .audit.compare import Comparison, settle_note
+from .audit.compare import compare as compare_reported
 from .summary import SummaryAccumulator, build_summary, render_plain
 
 
@@ -92,11 +94,13 @@ def settle_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = LedgerWriter(out_dir, formats, ledger_schema(book), people)
     totals = SummaryAccumulator()
+    reported = Comparison()  # the hospitals' own figures, when the extracts carry them
     progress.stage("settling", read.claims.height)
 
     def sink(chunk: pl.DataFrame) -> None:
         writer.write(chunk)
         totals.add(chunk)
+        reported.add(chunk)
         progress.advance(chunk.height)
 
     try:
@@ -118,12 +122,22 @@ def settle_files(
         progress.stage("writing", writer.rows)
         written += writer.write_workbook(summary, rejects, progress.advance)
     written.append(write_rejects(rejects, out_dir, people))
-    written += write_summary(summary, render_plain(summary, people.lang), out_dir)
+    note = reported_note(summary, reported, people.lang)
+    written += write_summary(summary, render_plain(summary, people.lang) + (note + "\n" if note else ""), out_dir)
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:
         status = Exit.REJECTS if rejects.height else Exit.OK
     return RunResult(status=status, summary=summary, settlement=settlement, written=written, warnings=unverified_warning(book),
-                     errors=errors)
+                     errors=errors, messages=[note] if note else [])
+
+
+def reported_note(summary: dict[str, Any], reported: Comparison, lang: str) -> str | None:
+    """Settling never ignores the hospitals' reported amounts: how many claims differ, by how much
+    (``summary["reported"]``, and one line pointing to ``medclaim audit``)."""
+    note = settle_note(reported, lang)
+    if note:
+        summary["reported"] = reported.to_dict()
+    return note
 
 
 def no_rule_status(summary: dict[str, Any], rejects: pl.DataFrame, book: RuleBook, lang: str) -> tuple[Exit | None, list[str]]:
@@ -348,6 +362,9 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         },
     )
     messages = _late_message(plan.entries)
+    note = reported_note(summary, compare_reported(plan.entries), people.lang)
+    if note:
+        messages.append(note)
     warnings = lg.notes + unverified_warning(book)
     if plan.entries.height == 0 and (c["already_settled"] or rows_read == 0):
         others = rejects.height - c["already_settled"]

@@ -146,3 +146,20 @@ def compare(ledger: pl.DataFrame, tolerance_fen: int = 0) -> Comparison:
     c = Comparison(tolerance_fen=tolerance_fen)
     c.add(ledger)
     return c
+
+
+def settle_note(c: Comparison, lang: str = "zh") -> str | None:
+    """One line for ``settle``'s summary when the claims carry the hospital's own figures."""
+    if not c.claims:
+        return None
+    from ..labels import load_labels
+    from ..money import fen_to_yuan_display
+
+    L = load_labels(lang)
+    if not c.differing:
+        return L("summary.reported_same", compared=f"{c.claims:,}")
+    funds = ["fund_pay_sumamt"] if "fund_pay_sumamt" in c.fields() else [f for f in FUNDS if f in c.fields()]
+    over = sum(c.by_field[f]["over"] for f in funds)
+    under = sum(c.by_field[f]["under"] for f in funds)
+    return L("summary.reported_differ", compared=f"{c.claims:,}", differing=f"{c.differing:,}",
+             over=fen_to_yuan_display(over), under=fen_to_yuan_display(under))
