@@ -224,7 +224,7 @@ def test_not_utf8(tmp_path):
     f = tmp_path / "gbk.yaml"
     f.write_bytes("ruleset: 文水".encode("gb18030"))
     (line,) = problems_of(f)
-    assert line.startswith(f"{f}: cannot read") and "UTF-8" in line
+    assert line.startswith(f"{f}: not UTF-8 text") and "save the rule file as UTF-8" in line
 
 
 def test_no_such_rule_set():
