@@ -20,7 +20,8 @@ demo: $(STAMP)
 	$(VENV)/bin/medclaim settle sample_data/dongzhi-2021-03-hospital-a.csv \
 		sample_data/dongzhi-2021-03-hospital-b.parquet sample_data/dongzhi-2021-03-hospital-c.xlsx \
 		--rules anhui/dongzhi-2021 --out out/demo --format csv ; \
-	status=$$?; [ $$status -le 1 ] || exit $$status
+	status=$$?; [ $$status -le 1 ] || exit $$status; \
+	echo "medclaim is installed in $(VENV)/: run $(VENV)/bin/medclaim --help, or: source $(VENV)/bin/activate (README: Settling a month)"
 
 test: $(STAMP)
 	$(PY) -m pytest

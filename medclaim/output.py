@@ -230,8 +230,10 @@ def rejects_for_people(rejects: pl.DataFrame, opts: PeopleFiles) -> pl.DataFrame
     if not opts.show_ids and "raw" in rejects.columns and rejects.height:
         from .privacy import mask_id_cards_in_text, mask_raw_cells
 
+        from .io.headers import normalise_header
+
         names, ids = personal_labels()
-        rejects = rejects.with_columns(mask_raw_cells(rejects["raw"], names, ids))
+        rejects = rejects.with_columns(mask_raw_cells(rejects["raw"], names, ids, normalise_header))
         if "message" in rejects.columns:  # a message may quote a cell
             rejects = rejects.with_columns(mask_id_cards_in_text(pl.col("message")))
     return rejects
