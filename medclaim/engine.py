@@ -17,7 +17,22 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .annual import RUN_START, BandExpr, mark_run_first, banded_share, capped_share, last_in_run, running_total
+from .annual import (
+    NO_CAP,
+    RUN_FIRST,
+    RUN_START,
+    BandExpr,
+    band_part,
+    before_in_run,
+    banded_share,
+    capped_share,
+    last_in_run,
+    mark_run_first,
+    per_claim_banded,
+    per_claim_product,
+    room_limited,
+    running_total,
+)
 from .money import BP, apply_ratio
 from .rules import BENEFIT_CLASSES, EXCLUDED, ORDINARY, PLACES, RuleSet, TierAmounts, TierRatios
 
@@ -97,11 +112,18 @@ def benefit_year(rs: RuleSet) -> pl.Expr:
     return pl.col(rs.ruleset.benefit_year_by).dt.year().cast(pl.Int32)
 
 
-#: Optional columns of a reversal entry (冲正): the original claim's per-claim figures, negated.
+#: Optional columns of a reversal entry (冲正): the original claim's figures, negated.  With
+#: ``rounding: cumulative`` only the raw basic payment and deductible of the per-claim classes are
+#: taken as they were (annual figures are recomputed); with ``per_claim`` everything is — a
+#: reversal gives back exactly what its receipt paid (``fixed_cap_<name>``: what it paid under each
+#: annual cap).
 REVERSAL_DEFAULTS = {
     "is_reversal": pl.lit(False),
-    "fixed_hifp_raw": pl.lit(None, dtype=I64),  # −(original hifp_raw) for per-claim classes
-    "fixed_dedc": pl.lit(None, dtype=I64),  # −(original deductible borne) for per-claim classes
+    "fixed_hifp_raw": pl.lit(None, dtype=I64),
+    "fixed_dedc": pl.lit(None, dtype=I64),
+    "fixed_hifp_pay": pl.lit(None, dtype=I64),
+    "fixed_hifmi_pay": pl.lit(None, dtype=I64),
+    "fixed_maf_pay": pl.lit(None, dtype=I64),
 }
 SORT_KEYS = ["year", "entry_rank", "enddate", "begndate", "setl_id"]
 
@@ -109,6 +131,7 @@ SORT_KEYS = ["year", "entry_rank", "enddate", "begndate", "setl_id"]
 def with_entry_defaults(lf: pl.LazyFrame) -> pl.LazyFrame:
     have = set(lf.collect_schema().names())
     lf = lf.with_columns([v.alias(k) for k, v in REVERSAL_DEFAULTS.items() if k not in have])
+    lf = lf.with_columns([pl.col(k).cast(I64) for k in REVERSAL_DEFAULTS if k != "is_reversal"])
     # within a run, reversals of earlier claims come before the run's new claims
     return lf.with_columns(entry_rank=pl.when("is_reversal").then(0).otherwise(1).cast(pl.Int8))
 
@@ -154,6 +177,10 @@ def join_openings(lf: pl.LazyFrame, openings: pl.LazyFrame | None, columns: list
 
 def opening(name: str) -> pl.Expr:
     return pl.col(f"open_{name.removeprefix('ytd_')}")
+
+
+def per_claim_rounding(rs: RuleSet) -> bool:
+    return rs.ruleset.rounding == "per_claim"
 
 
 # ------------------------------------------------------------------ coverage
@@ -242,12 +269,10 @@ def basic_inpatient(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
 
     referral = pl.lit(0, dtype=I64)
     if ip.referral:
-        offsite = pl.col("place") != PLACE_ID["local"]
-        referral = (
-            pl.when(pl.col("refl_flag")).then(pl.lit(ip.referral.referred_points, dtype=I64))
-            .when(offsite).then(pl.lit(ip.referral.unreferred_offsite_points, dtype=I64))
-            .otherwise(pl.lit(0, dtype=I64))
-        )
+        # points by (place, referred): the rule set's table, with its shorthand for unlisted places
+        table = {pi * 2 + int(ref): ip.referral.points(place, ref) for place, pi in PLACE_ID.items() for ref in (False, True)}
+        key = pl.col("place").cast(pl.Int32) * 2 + pl.col("refl_flag").fill_null(False).cast(pl.Int32)
+        referral = key.replace_strict(table, default=0, return_dtype=I64)
     lf = lf.with_columns(
         ip_deductible_base=tier_place_lookup(ip.deductible, rs),
         ip_repeat_factor=repeat,
@@ -299,10 +324,12 @@ def basic_chronic_outpatient(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     d = co.annual_deductible.value
     after = pl.col("ytd_chronic_scope")
     band = [BandExpr(lower=d, upper=None, ratio_bp=co.ratio.value)]
+    # per claim: this claim's part above the deductible still to bear × ratio, rounded on its own
+    raw = per_claim_banded(after, pl.col("co_x"), band) if per_claim_rounding(rs) else banded_share(after, pl.col("co_x"), band, None)
     return lf.with_columns(
         dedc=pl.when(this).then(capped_share(after, pl.col("co_x"), d)).otherwise(pl.col("dedc")),
         ratio_bp=pl.when(this).then(pl.lit(co.ratio.value, dtype=I64)).otherwise(pl.col("ratio_bp")),
-        hifp_raw=pl.when(this).then(banded_share(after, pl.col("co_x"), band, None)).otherwise(pl.col("hifp_raw")),
+        hifp_raw=pl.when(this).then(raw).otherwise(pl.col("hifp_raw")),
     ).drop("co_x")
 
 
@@ -318,19 +345,42 @@ def basic_two_diseases(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
 
 
 def annual_caps(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
-    """Annual limits on cumulative basic payments, each over its classes, in rule-file order."""
-    lf = lf.with_columns(hifp_pay=pl.col("hifp_raw"))
+    """Annual limits on cumulative basic payments, each over its classes, in rule-file order.
+
+    ``ytd_cap_<name>``: cumulative, what reached the cap (the cap applies to it: F = min(cap, ·));
+    per claim, what was paid under it (the room left is cap − that).  The two agree until a cap
+    cuts.
+    """
+    have = set(lf.collect_schema().names())
+    lf = lf.with_columns(hifp_pay=pl.col("hifp_raw"), **{
+        f"fixed_cap_{c.name}": pl.lit(None, dtype=I64) for c in rs.basic.annual_caps if f"fixed_cap_{c.name}" not in have
+    })
+    per_claim = per_claim_rounding(rs)
+    rev = pl.col("is_reversal")
     for cap in rs.basic.annual_caps:
         acc = cap_accumulator(cap.name)
         member = in_classes(cap.classes)
         x = pl.when(member).then(pl.col("hifp_pay")).otherwise(0)
         x_col = f"cap_in_{cap.name}"  # what this claim brings to the cap (kept for explain)
-        lf = lf.with_columns(**{acc: running_total(x, opening(acc)), x_col: x})
-        share = capped_share(pl.col(acc), pl.col(x_col), cap.value)
+        if per_claim:
+            # a reversal gives back what its original paid under this cap, no cap applying to it
+            fixed = f"fixed_cap_{cap.name}"
+            x = pl.when(rev & pl.col(fixed).is_not_null()).then(pl.col(fixed)).otherwise(x)
+            lf = lf.with_columns(**{x_col: x})
+            barrier = pl.when(rev).then(pl.lit(NO_CAP, dtype=I64)).otherwise(pl.lit(cap.value, dtype=I64))
+            lf = room_limited(lf, x_col, acc, opening(acc), barrier)
+            share = pl.col(acc) - before_in_run(pl.col(acc), opening(acc))
+        else:
+            lf = lf.with_columns(**{acc: running_total(x, opening(acc)), x_col: x})
+            share = capped_share(pl.col(acc), pl.col(x_col), cap.value)
         lf = lf.with_columns(
             hifp_pay=pl.when(member).then(share).otherwise(pl.col("hifp_pay")),
         ).with_columns(
             **{f"cap_cut_{cap.name}": pl.col(x_col) - pl.when(member).then(pl.col("hifp_pay")).otherwise(0)}
+        )
+    if per_claim:
+        lf = lf.with_columns(
+            hifp_pay=pl.when(rev & pl.col("fixed_hifp_pay").is_not_null()).then(pl.col("fixed_hifp_pay")).otherwise(pl.col("hifp_pay"))
         )
     return lf
 
@@ -338,14 +388,34 @@ def annual_caps(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
 # ------------------------------------------------------------------ 大病 and assistance
 
 
-def critical_illness(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
-    """大病: banded payment on the absolute cumulative compliant personal burden."""
+#: Passes of the per-claim cap recursion (``annual.room_limited``) for caps that depend on the
+#: identity; settle again with more when ``needs_more_passes`` says so.
+CAP_PASSES = 3
+
+
+def needs_more_passes(ledger: pl.DataFrame) -> bool:
+    """A claim whose capped 大病 or assistance payment came out negative: more identity changes to
+    a lower cap in one person-year than the passes covered."""
+    if ledger.height == 0:
+        return False
+    bad = ~pl.col("is_reversal") & ((pl.col("hifmi_pay") < 0) | (pl.col("maf_pay") < 0))
+    return bool(ledger.select(bad.any()).item())
+
+
+def critical_illness(lf: pl.LazyFrame, rs: RuleSet, passes: int = CAP_PASSES) -> pl.LazyFrame:
+    """大病: banded payment on the absolute cumulative compliant personal burden.
+
+    The base (policy scope − basic payment + counted class-B self-pay) is integer fen, so the
+    cumulative base before and after a claim gives its part in each segment exactly.  Per claim,
+    Σ part × ratio is rounded once and the annual cap limits it to the room left; cumulative, the
+    share is F(after) − F(before).  ``ci_uncapped`` is this claim's payment before the cap.
+    """
     ci = rs.critical
     if ci is None:
         zero = pl.lit(0, dtype=I64)
         return lf.with_columns(
             ci_base=zero, ci_threshold=zero, ci_ratio_points=zero, ci_cap=pl.lit(None, dtype=I64), ci_cap_cut=zero,
-            ytd_critical_base=opening("ytd_critical_base"), hifmi_pay=zero,
+            ci_product=zero, ci_uncapped=zero, ytd_critical_base=opening("ytd_critical_base"), hifmi_pay=zero,
         )
     base = pl.when(in_classes(ci.classes) & pl.col("covered")).then(pl.col("scope") - pl.col("hifp_pay") + pl.col("pre")).otherwise(0)
     tilt = ci.identity_tilt
@@ -361,7 +431,7 @@ def critical_illness(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
         lf = lf.with_columns(
             ci_cap=pl.when(pl.col("ident").is_in(no_cap)).then(None).otherwise(pl.lit(ci.annual_cap.value, dtype=I64))
         )
-        cap_expr = pl.col("ci_cap").fill_null(2**53)  # no cap for tilted identities
+        cap_expr = pl.col("ci_cap").fill_null(NO_CAP)  # no cap for tilted identities
     else:
         lf = lf.with_columns(ci_cap=pl.lit(None, dtype=I64))
         cap_expr = None
@@ -377,27 +447,64 @@ def critical_illness(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     after, x = pl.col("ytd_critical_base"), pl.col("ci_base")
     # for explain: the part of this claim's base that fell in each band, and that band's ratio
     lf = lf.with_columns(
-        **{f"ci_band{i}_base": banded_share(after, x, [BandExpr(b.lower, b.upper, BP)], None) for i, b in enumerate(bands)},
+        **{f"ci_band{i}_base": band_part(after, x, b) for i, b in enumerate(bands)},
         **{f"ci_band{i}_ratio": b.ratio_bp for i, b in enumerate(bands)},
+        ci_product=per_claim_product(after, x, bands),  # Σ part × ratio, fen × bp, before rounding
     )
-    # what each band paid before the cap: differences of the banded formula over the first k
-    # bands, so the bands add up exactly to hifmi_pay + ci_cap_cut
+    # what each band paid before the cap: differences of the payment over the first k bands, so
+    # the bands add up exactly to hifmi_pay + ci_cap_cut (per claim: Σ part × ratio rounded once)
+    share = per_claim_banded if per_claim_rounding(rs) else (lambda a, b, bs: banded_share(a, b, bs, None))
+
     def through(k: int) -> pl.Expr:
-        return banded_share(after, x, bands[:k], None) if k else pl.lit(0, dtype=I64)
+        return share(after, x, bands[:k]) if k else pl.lit(0, dtype=I64)
 
+    uncapped = through(len(bands))
     lf = lf.with_columns(**{f"ci_band{i}_pay": through(i + 1) - through(i) for i in range(len(bands))})
+    if not per_claim_rounding(rs):
+        return lf.with_columns(ci_uncapped=uncapped, hifmi_pay=banded_share(after, x, bands, cap_expr)).with_columns(
+            ci_cap_cut=pl.col("ci_uncapped") - pl.col("hifmi_pay")
+        )
+    # a reversal gives back what its original paid; the cap limits a claim to the room left under
+    # the cap of its own identity, on what the year has paid so far
+    rev = pl.col("is_reversal") & pl.col("fixed_hifmi_pay").is_not_null()
+    lf = lf.with_columns(ci_uncapped=pl.when(rev).then(pl.col("fixed_hifmi_pay")).otherwise(uncapped))
+    barrier = pl.when(pl.col("is_reversal")).then(pl.lit(NO_CAP, dtype=I64)).otherwise(cap_expr if cap_expr is not None else NO_CAP)
+    lf = room_limited(lf, "ci_uncapped", "_ci_paid", opening("ytd_hifmi"), barrier, passes)
+    paid = pl.col("_ci_paid") - before_in_run(pl.col("_ci_paid"), opening("ytd_hifmi"))
+    return lf.with_columns(hifmi_pay=paid).with_columns(ci_cap_cut=pl.col("ci_uncapped") - pl.col("hifmi_pay")).drop("_ci_paid")
+
+
+def floored_running_total(lf: pl.LazyFrame, x: str, total: str, opening_total: pl.Expr) -> pl.LazyFrame:
+    """Running total ``total`` of column ``x`` that never goes below zero; ``x`` becomes each entry's
+    contribution to it.
+
+    Only a reversal can pull a total down; when it would pull it below zero (it takes back more
+    than the person-year's other entries brought), it takes back only what is there.  With C the
+    plain running total, the floored total is C + D where D is the running maximum of (−C)⁺
+    within the person-year — one scan, no loop.
+    """
+    lf = lf.with_columns(**{total: running_total(pl.col(x), opening_total)})
+    deficit = pl.max_horizontal(-pl.col(total), pl.lit(0, dtype=I64)).cum_max().over(RUN_FIRST)
+    lf = lf.with_columns(_deficit=deficit)
+    before = pl.when(pl.col(RUN_START)).then(0).otherwise(pl.col("_deficit").shift(1)).cast(I64)
     return lf.with_columns(
-        hifmi_pay=banded_share(after, x, bands, cap_expr),
-        ci_cap_cut=banded_share(after, x, bands, None) - banded_share(after, x, bands, cap_expr),
-    )
+        **{total: pl.col(total) + pl.col("_deficit"), x: pl.col(x) + pl.col("_deficit") - before}
+    ).drop("_deficit")
 
 
-def medical_assistance(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
-    """Assistance by identity on what is left after basic and 大病; one annual limit over all classes."""
+def medical_assistance(lf: pl.LazyFrame, rs: RuleSet, passes: int = CAP_PASSES) -> pl.LazyFrame:
+    """Assistance by identity on what is left after basic and 大病; one annual limit over all classes.
+
+    The assistance base runs on over the person-year whatever the identity of each claim (an
+    identity can change mid-year).  A reversal's base is what it takes back of basic and 大病;
+    after an identity change that can be more than the base its identity ran up, so the running
+    base is floored at zero (the reversal then takes back only what is there).
+    """
     ma = rs.assistance
     if ma is None or not ma.schemes:
         return lf.with_columns(
-            ma_base=pl.lit(0, dtype=I64), ytd_assist_base=opening("ytd_assist_base"), maf_pay=pl.lit(0, dtype=I64)
+            ma_base=pl.lit(0, dtype=I64), ma_uncapped=pl.lit(0, dtype=I64), ytd_assist_base=opening("ytd_assist_base"),
+            maf_pay=pl.lit(0, dtype=I64),
         )
     has_scheme = pl.col("ident").is_in([rs.identities.index(k) for k in ma.schemes])
     base = (
@@ -411,11 +518,19 @@ def medical_assistance(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
         ma_deductible=identity_lookup({k: s.annual_deductible for k, s in ma.schemes.items()}, rs, 0),
         ma_limit=identity_lookup({k: s.annual_limit if s.annual_limit is not None else -1 for k, s in ma.schemes.items()}, rs, -1),
     ).with_columns(ma_limit=pl.when(pl.col("ma_limit") < 0).then(None).otherwise(pl.col("ma_limit")))
-    lf = lf.with_columns(ytd_assist_base=running_total(pl.col("ma_base"), opening("ytd_assist_base")))
+    lf = floored_running_total(lf, "ma_base", "ytd_assist_base", opening("ytd_assist_base"))
     band = [BandExpr(lower=pl.col("ma_deductible"), upper=None, ratio_bp=pl.col("ma_ratio"))]
-    return lf.with_columns(
-        maf_pay=banded_share(pl.col("ytd_assist_base"), pl.col("ma_base"), band, pl.col("ma_limit").fill_null(2**53))
-    )
+    after, x, limit = pl.col("ytd_assist_base"), pl.col("ma_base"), pl.col("ma_limit").fill_null(NO_CAP)
+    if not per_claim_rounding(rs):
+        return lf.with_columns(ma_uncapped=banded_share(after, x, band, None), maf_pay=banded_share(after, x, band, limit))
+    # the receipt: this claim's part above the deductible still to bear × ratio, rounded once; the
+    # limit of its identity then takes the room left.  A reversal gives back what its original paid.
+    rev = pl.col("is_reversal") & pl.col("fixed_maf_pay").is_not_null()
+    lf = lf.with_columns(ma_uncapped=pl.when(rev).then(pl.col("fixed_maf_pay")).otherwise(per_claim_banded(after, x, band)))
+    barrier = pl.when(pl.col("is_reversal")).then(pl.lit(NO_CAP, dtype=I64)).otherwise(limit)
+    lf = room_limited(lf, "ma_uncapped", "_ma_paid", opening("ytd_maf"), barrier, passes)
+    paid = pl.col("_ma_paid") - before_in_run(pl.col("_ma_paid"), opening("ytd_maf"))
+    return lf.with_columns(maf_pay=paid).drop("_ma_paid")
 
 
 # ------------------------------------------------------------------ waterfall
@@ -458,7 +573,7 @@ def settle_period(claims: pl.LazyFrame, rs: RuleSet, openings: pl.LazyFrame | No
     return settle_ordered(lf, rs, openings)
 
 
-def settle_ordered(lf: pl.LazyFrame, rs: RuleSet, openings: pl.LazyFrame | None) -> pl.LazyFrame:
+def settle_ordered(lf: pl.LazyFrame, rs: RuleSet, openings: pl.LazyFrame | None, passes: int = CAP_PASSES) -> pl.LazyFrame:
     lf = join_openings(lf.with_columns(mark_run_first()), openings, accumulator_columns(rs))
     lf = coverage(lf, rs).with_columns(
         dedc=pl.lit(0, dtype=I64), ratio_bp=pl.lit(0, dtype=I64), hifp_raw=pl.lit(0, dtype=I64),
@@ -469,22 +584,27 @@ def settle_ordered(lf: pl.LazyFrame, rs: RuleSet, openings: pl.LazyFrame | None)
     else:
         for layer in (basic_inpatient, basic_general_outpatient, basic_chronic_outpatient, basic_two_diseases):
             lf = layer(lf, rs)
-        lf = reversal_fixed_amounts(lf)
+        lf = reversal_fixed_amounts(lf, rs)
     lf = annual_caps(lf, rs)
-    lf = critical_illness(lf, rs)
-    lf = medical_assistance(lf, rs)
+    lf = critical_illness(lf, rs, passes)
+    lf = medical_assistance(lf, rs, passes)
     lf = waterfall(lf)
     return flags(lf, rs)
 
 
-def reversal_fixed_amounts(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """A reversal takes back the original's per-claim raw payment and deductible as they were.
+def reversal_fixed_amounts(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
+    """A reversal takes back the original's raw basic payment and deductible as they were.
 
-    Annual quantities (caps, the chronic annual deductible, 大病, assistance) are not copied: the
-    reversal's negative amounts run through the same cumulative formulas, so its share is the
-    change of the annual formula — the year's net totals stay equal to F(net totals).
+    With ``rounding: cumulative`` the annual quantities (caps, the chronic annual deductible, 大病,
+    assistance) are not copied: the reversal's negative amounts run through the same cumulative
+    formulas, so its share is the change of the annual formula — the year's net totals stay equal
+    to F(net totals).  There the chronic class's raw payment is annual too and is recomputed.
+    With ``per_claim`` every figure of the receipt is given back as it was (see ``annual_caps``,
+    ``critical_illness``, ``medical_assistance``).
     """
     rev = pl.col("is_reversal") & pl.col("fixed_hifp_raw").is_not_null()
+    if not per_claim_rounding(rs):
+        rev = rev & ~is_cls("chronic_outpatient")
     return lf.with_columns(
         hifp_raw=pl.when(rev).then(pl.col("fixed_hifp_raw")).otherwise(pl.col("hifp_raw")),
         dedc=pl.when(rev).then(pl.col("fixed_dedc")).otherwise(pl.col("dedc")),

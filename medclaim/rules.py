@@ -194,11 +194,33 @@ class TierRatios(Cited):
     by_place: dict[str, dict[str, Ratio]] = {}
 
 
+class ReferralPoints(_Model):
+    """Points added to the inpatient ratio at one place of care, by referral status."""
+
+    referred: Points = 0
+    unreferred: Points = 0
+
+
 class ReferralRule(Cited):
-    """Ratio adjustments by referral: referred care gains points; unreferred off-site care loses."""
+    """Ratio adjustments by place of care and referral (转诊).
+
+    ``by_place`` is the table ``{place: {referred: points, unreferred: points}}``; a place it does
+    not list falls back to the shorthand: ``referred_points`` for referred care anywhere,
+    ``unreferred_offsite_points`` for unreferred care at any place other than ``local``.
+    """
 
     referred_points: Points = 0
     unreferred_offsite_points: Points = 0
+    by_place: dict[str, ReferralPoints] = {}
+
+    def points(self, place: str, referred: bool) -> int:
+        """The points for a claim at ``place`` (a key of PLACES), referred or not."""
+        row = self.by_place.get(place)
+        if row is not None:
+            return row.referred if referred else row.unreferred
+        if referred:
+            return self.referred_points
+        return self.unreferred_offsite_points if place != "local" else 0
 
 
 class RepeatAdmission(Cited):
@@ -351,6 +373,16 @@ class Target(Cited):
     tolerance_points: Points = Field(200, description="with `about`: met within ± this many points")
 
 
+class CodeCaveat(Cited):
+    """A doubt about one entry of a code table (e.g. a local code whose meaning differs by province).
+
+    An ``unverified`` caveat is counted and listed by ``medclaim rules check`` like any placeholder.
+    """
+
+    table: Literal["hosp_lv", "med_type", "pay_loc", "identity"]
+    code: str
+
+
 class Codes(_Model):
     """Code tables: values as exported (codes and names) → the rule set's own keys."""
 
@@ -358,6 +390,7 @@ class Codes(_Model):
     med_type: dict[str, str]
     pay_loc: dict[str, str] = {"": "local", "本地": "local", "市内异地": "in_city", "省内异地": "in_province", "跨省异地": "out_of_province"}
     identity: dict[str, str] = {"": ORDINARY}
+    caveats: list[CodeCaveat] = []
 
 
 class Meta(_Model):
@@ -368,6 +401,9 @@ class Meta(_Model):
     effective_from: dt.date
     effective_to: dt.date
     benefit_year_by: Literal["enddate", "begndate"] = "enddate"
+    #: ``per_claim``: each claim rounded on its own from the running totals before it, as the
+    #: settlement receipt does (spec §3); ``cumulative``: a claim's share is F(after) − F(before).
+    rounding: Literal["per_claim", "cumulative"] = "per_claim"
     description: str = ""
 
 
@@ -471,6 +507,14 @@ class RuleSet(_Model):
                     "map it to a listed identity or add it to `identities`"
                 )
 
+        for i, cav in enumerate(self.codes.caveats):
+            table = getattr(self.codes, cav.table)
+            if cav.code not in table:
+                problems.append(
+                    f"codes.caveats[{i}].code: '{cav.code}' is not a key of codes.{cav.table}{_did_you_mean(cav.code, table)}"
+                    " — name a code the table maps, or drop the caveat"
+                )
+
         def need_tiers(path: str, table: TierAmounts | TierRatios) -> None:
             missing = [t for t in self.tiers if t not in table.by_tier]
             if missing:
@@ -508,6 +552,11 @@ class RuleSet(_Model):
             need_tiers("basic.inpatient.deductible", b.inpatient.deductible)
             need_tiers("basic.inpatient.ratio", b.inpatient.ratio)
             need_ids("basic.inpatient.identity", b.inpatient.identity)
+            for place in b.inpatient.referral.by_place if b.inpatient.referral else []:
+                if place not in PLACES:
+                    problems.append(
+                        f"basic.inpatient.referral.by_place.{place}: unknown place of care{_did_you_mean(place, PLACES)} — use one of {list(PLACES)}"
+                    )
         if b.general_outpatient:
             need_tiers("basic.general_outpatient.ratio", b.general_outpatient.ratio)
             for i, t in enumerate(b.general_outpatient.covered_tiers or []):

@@ -227,6 +227,11 @@ def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | No
     del claims  # the ordered copy is all that is needed from here
     for lo, hi in chunk_bounds(ordered["run_start"], chunk_rows):
         out = engine.settle_ordered(ordered.slice(lo, hi - lo).lazy(), rs, lazy_openings).collect()
+        passes = engine.CAP_PASSES
+        while engine.needs_more_passes(out) and passes < hi - lo + 1:
+            # a person-year changed identity to a lower cap more often than the passes covered
+            passes *= 2
+            out = engine.settle_ordered(ordered.slice(lo, hi - lo).lazy(), rs, lazy_openings, passes).collect()
         yield label(out, rs)
 
 

@@ -63,8 +63,6 @@ ENTRY_COLUMNS = {
 }
 #: The last settled claim of a person-year, in settlement order (for late detection).
 LAST_COLUMNS = {"last_enddate": "enddate", "last_begndate": "begndate", "last_setl_id": "setl_id"}
-#: Classes whose basic payment and deductible are per claim: a reversal takes them back as they were.
-PER_CLAIM_CLASSES = ["inpatient", "general_outpatient", "two_diseases"]
 #: Input amounts a reversal negates.
 REVERSED_AMOUNTS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "reported_hifp_pay"]
 
@@ -580,17 +578,24 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) ->
 def reversal_claims(originals: pl.DataFrame, reason: str | None) -> pl.DataFrame:
     """Reversal records built from the original ledger rows: same person, dates, codes and class;
     amounts negated; the per-claim basic payment and deductible taken back as they were."""
-    per_claim = pl.col("benefit_class").is_in(PER_CLAIM_CLASSES)
     amounts = [c for c in REVERSED_AMOUNTS if c in originals.columns]
     keep = [c for c in CLAIM_COLUMNS if c not in amounts]
+    # what the original paid under each annual cap (the engine uses these with per-claim rounding)
+    caps = [c.removeprefix("cap_in_") for c in originals.columns if c.startswith("cap_in_")]
     return originals.select(
         *[pl.col(c) for c in keep if c not in ("source_file", "source_row")],
         *[(-pl.col(c)).alias(c) for c in amounts],
         source_file=pl.lit("reversal"),
         source_row=pl.col("entry_no"),
         is_reversal=pl.lit(True),
-        fixed_hifp_raw=pl.when(per_claim).then(-pl.col("hifp_raw")).otherwise(None).cast(pl.Int64),
-        fixed_dedc=pl.when(per_claim).then(-pl.col("act_pay_dedc")).otherwise(None).cast(pl.Int64),
+        # the original's figures, negated; which of them are taken as they were depends on the
+        # rule set's rounding (medclaim.engine.REVERSAL_DEFAULTS)
+        fixed_hifp_raw=-pl.col("hifp_raw").cast(pl.Int64),
+        fixed_dedc=-pl.col("act_pay_dedc").cast(pl.Int64),
+        fixed_hifp_pay=-pl.col("hifp_pay").cast(pl.Int64),
+        fixed_hifmi_pay=-pl.col("hifmi_pay").cast(pl.Int64),
+        fixed_maf_pay=-pl.col("maf_pay").cast(pl.Int64),
+        **{f"fixed_cap_{c}": -(pl.col(f"cap_in_{c}") - pl.col(f"cap_cut_{c}")).cast(pl.Int64) for c in caps},
         reverses_entry=pl.col("entry_no"),
         reversal_reason=pl.lit(reason, dtype=pl.String),
     )

@@ -110,6 +110,23 @@ def variant(tmp_path: Path, name: str, patch: dict[str, Any]) -> RuleBook:
     return load_rulebook(out)
 
 
+def cumulative(tmp_path: Path, name: str) -> RuleBook:
+    """A rule set (fixture or shipped) with ``rounding: cumulative`` (F(after) − F(before) per claim)."""
+    return with_meta(tmp_path, name, rounding="cumulative")
+
+
+def with_meta(tmp_path: Path, name: str, **meta: Any) -> RuleBook:
+    """A rule set (fixture or shipped) with keys of its ``ruleset`` block changed."""
+    from medclaim.rules import resolve_rules_path
+
+    path = FIXTURES / f"{name}.yaml"
+    data = yaml.safe_load((path if path.exists() else resolve_rules_path(name)).read_text(encoding="utf-8"))
+    data["ruleset"].update(meta)
+    out = tmp_path / f"{name.replace('/', '-')}-{next(_ids)}.yaml"
+    out.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return load_rulebook(out)
+
+
 def settle(rows: list[dict[str, Any]], rules: RuleBook | str, openings: pl.DataFrame | None = None) -> Settlement:
     rb = book(rules) if isinstance(rules, str) else rules
     return settle_claims(claims_frame(rows), rb, openings)

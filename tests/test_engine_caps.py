@@ -8,7 +8,7 @@ Rule set: tests/fixtures/engine_rules/caps.yaml (no deductibles)
 
 from __future__ import annotations
 
-from helpers import by_id, claim, settle
+from helpers import by_id, claim, cumulative, settle
 
 R = "caps"
 
@@ -68,6 +68,18 @@ def test_cap_restarts_each_benefit_year():
     # 2020: (30,000 − 500) × 80 % = 23,600 → 20,000;  2021 (by discharge): again 20,000
     assert led["A"]["hifp_pay"] == 20_000_00
     assert led["B"]["hifp_pay"] == 20_000_00
+    # per claim, the cap's running total is what was paid under it (the room left is cap − that)
+    assert led["B"]["ytd_cap_inpatient_and_chronic"] == 20_000_00
+
+
+def test_cumulative_cap_total_is_what_reached_the_cap(tmp_path):
+    rows = [
+        claim(setl_id="A", inscp_scp_amt=30_000_00, begndate="2020-12-01", enddate="2020-12-10"),
+        claim(setl_id="B", inscp_scp_amt=30_000_00, begndate="2020-12-20", enddate="2021-01-05"),
+    ]
+    led = by_id(settle(rows, cumulative(tmp_path, "full")))
+    assert led["B"]["hifp_pay"] == 20_000_00
+    # cumulative: the running total is what reached the cap, F = min(20,000, 23,600)
     assert led["B"]["ytd_cap_inpatient_and_chronic"] == 23_600_00
 
 

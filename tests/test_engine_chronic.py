@@ -10,7 +10,7 @@ Rule set: tests/fixtures/engine_rules/chronic.yaml
 
 from __future__ import annotations
 
-from helpers import by_id, claim, rhu, settle
+from helpers import by_id, claim, cumulative, rhu, settle
 
 R = "chronic"
 
@@ -44,22 +44,51 @@ def test_annual_deductible_accumulates_across_claims():
     assert [led[s]["ytd_chronic_scope"] for s in ("C1", "C2", "C3")] == [300_00, 600_00, 1_600_00]
 
 
-def test_rounding_is_on_the_cumulative_amount():
+def test_cumulative_rounding_is_on_the_cumulative_amount(tmp_path):
     # after 500 of deductible, three claims of 1 fen each: 80 % of 1, 2, 3 fen = 0.8, 1.6, 2.4
-    # → cumulative payments 1, 2, 2 fen → shares 1, 1, 0 (rounding each claim alone would pay 3)
+    # → cumulative payments 1, 2, 2 fen → shares 1, 1, 0
     rows = [chronic("C0", 1, 500_00), chronic("C1", 2, 1), chronic("C2", 3, 1), chronic("C3", 4, 1)]
-    led = by_id(settle(rows, R))
+    led = by_id(settle(rows, cumulative(tmp_path, R)))
     assert [led[s]["hifp_pay"] for s in ("C0", "C1", "C2", "C3")] == [0, 1, 1, 0]
     assert sum(r["hifp_pay"] for r in led.values()) == F(500_03) == 2
 
 
-def test_rounding_half_up_on_the_cumulative_amount():
+def test_per_claim_rounding_rounds_each_claim_on_its_own():
+    # the receipt: each claim's part above the deductible still to bear (0, then 1 fen each) × 80 %
+    # = 0.8 fen, rounded half-up on its own → 1 fen per claim: 3 fen in all, 1 more than the annual
+    # formula's 2
+    rows = [chronic("C0", 1, 500_00), chronic("C1", 2, 1), chronic("C2", 3, 1), chronic("C3", 4, 1)]
+    led = by_id(settle(rows, R))
+    assert [led[s]["hifp_pay"] for s in ("C0", "C1", "C2", "C3")] == [0, 1, 1, 1]
+    assert [led[s]["act_pay_dedc"] for s in ("C0", "C1", "C2", "C3")] == [500_00, 0, 0, 0]
+
+
+def test_cumulative_rounding_half_up_on_the_cumulative_amount(tmp_path):
     # 80 % of a whole number of fen never ends in .5, so use 东至 2021 (deductible 500, 65 %):
     # cumulative 500.10 → 10 fen × 65 % = 6.5 → 7 (half up);  then +0.10 → 20 × 65 % = 13 → share 6
     rows = [chronic("C1", 1, 500_10), chronic("C2", 2, 10)]
-    led = by_id(settle(rows, "anhui/dongzhi-2021"))
+    led = by_id(settle(rows, cumulative(tmp_path, "anhui/dongzhi-2021")))
     assert led["C1"]["hifp_pay"] == 7
     assert led["C2"]["hifp_pay"] == 13 - 7
+
+
+def test_per_claim_rounding_half_up_differs_from_cumulative_by_a_fen():
+    # 东至 2021 (deductible 500, 65 %), per claim as the receipt: C1's part above the deductible is
+    # 10 fen × 65 % = 6.5 → 7; C2 has no deductible left to bear, 10 fen × 65 % = 6.5 → 7 again
+    # (cumulative would pay 13 − 7 = 6)
+    rows = [chronic("C1", 1, 500_10), chronic("C2", 2, 10)]
+    led = by_id(settle(rows, "anhui/dongzhi-2021"))
+    assert (led["C1"]["act_pay_dedc"], led["C1"]["hifp_pay"]) == (500_00, 7)
+    assert (led["C2"]["act_pay_dedc"], led["C2"]["hifp_pay"]) == (0, 7)
+
+
+def test_per_claim_rounding_with_the_deductible_crossed_mid_claim():
+    # 东至 2021: C1 300.00 leaves 200.00 of the deductible to bear; C2 200.07: its part above it is
+    # 7 fen × 65 % = 4.55 → 5 fen; C3 3 fen × 65 % = 1.95 → 2 fen (cumulative gives the same here:
+    # F(500.07) = 4.55 → 5, F(500.10) = 6.5 → 7, share 2)
+    rows = [chronic("C1", 1, 300_00), chronic("C2", 2, 200_07), chronic("C3", 3, 3)]
+    led = by_id(settle(rows, "anhui/dongzhi-2021"))
+    assert [(led[s]["act_pay_dedc"], led[s]["hifp_pay"]) for s in ("C1", "C2", "C3")] == [(300_00, 0), (200_00, 5), (0, 2)]
 
 
 def test_own_annual_limit_crossed_mid_claim():

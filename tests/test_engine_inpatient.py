@@ -103,6 +103,35 @@ def test_referral_points_and_unreferred_offsite_penalty(hosp_lv, pay_loc, referr
     assert row["ratio_bp"] == ratio_bp
 
 
+@pytest.fixture
+def referral_table(tmp_path):
+    """−10 points only for unreferred care out of the province, 0 inside it; +3 for referred care
+    out of the province; the other places fall back to the shorthand (+5 referred, −20 off-site)."""
+    return variant(tmp_path, R, {"basic": {"inpatient": {"referral": {"by_place": {
+        "in_province": {"referred": 0, "unreferred": 0},
+        "out_of_province": {"referred": 3, "unreferred": -10},
+    }}}}})
+
+
+@pytest.mark.parametrize(
+    "pay_loc, referred, deductible, ratio_bp",
+    [
+        ("省内异地", False, 800_00, 7000),  # table: 0 inside the province
+        ("省内异地", True, 800_00, 7000),  # table: referred 0 too
+        ("跨省异地", False, 2000_00, 5000 - 1000),  # table: −10 out of the province
+        ("跨省异地", True, 2000_00, 5000 + 300),  # table: +3 referred out of the province
+        ("市内异地", False, 500_00, 8000 - 2000),  # not in the table: shorthand −20 off-site
+        ("本地", True, 500_00, 8000 + 500),  # not in the table: shorthand +5 referred
+        ("本地", False, 500_00, 8000),  # local unreferred: 0
+    ],
+)
+def test_referral_table_by_place_and_referral(referral_table, pay_loc, referred, deductible, ratio_bp):
+    row = one(claim(hosp_lv="05", pay_loc=pay_loc, refl_flag=referred, inscp_scp_amt=10_000_00), referral_table)
+    assert (row["act_pay_dedc"], row["ip_ratio"]) == (deductible, ratio_bp)
+    # (10,000 − deductible) × ratio, rounded half-up
+    assert row["hifp_pay"] == rhu((10_000_00 - deductible) * ratio_bp)
+
+
 def test_unknown_referral_flag_counts_as_unreferred():
     # refl_flag null: neither the referral bonus nor immunity from the off-site penalty
     row = one(claim(hosp_lv="05", pay_loc="省内异地", refl_flag=None), R)

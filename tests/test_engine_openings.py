@@ -103,7 +103,7 @@ def test_opening_assistance_base_uses_up_deductible_and_limit():
     # dibao: assistance deductible 1,000 and limit 10,000; opening base 15,000 → already paid
     # (15,000 − 1,000) × 70 % = 9,800 → only 200 of the limit left
     row = by_id(settle([claim(setl_id="K", psn_idet_type="低保对象", inscp_scp_amt=3_000_00)], R,
-                       openings=opening(ytd_assist_base=15_000_00)))["K"]
+                       openings=opening(ytd_assist_base=15_000_00, ytd_maf=9_800_00)))["K"]
     # basic: deductible 250, 85 % → (3,000 − 250) × 85 % = 2,337.50; base 662.50 → 70 % = 463.75 → 200
     assert row["hifp_pay"] == 2_337_50
     assert row["maf_pay"] == 200_00

@@ -76,7 +76,7 @@ def test_annual_limit_crossed_mid_visit():
     led = by_id(settle(rows, R))
     assert [led[f"V{i}"]["hifp_pay"] for i in range(1, 7)] == [50_00, 50_00, 50_00, 42_00, 8_00, 0]
     assert led["V5"]["basic_cap_reached"] is True
-    assert led["V5"]["ytd_cap_general_outpatient"] == 192_00 + 50_00  # raw payments so far
+    assert led["V5"]["ytd_cap_general_outpatient"] == 192_00 + 8_00  # per claim: paid under the limit so far
     assert sum(r["hifp_pay"] for r in led.values()) == 200_00
 
 

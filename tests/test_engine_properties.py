@@ -3,12 +3,14 @@ identity, amounts from 0 to 10¹² fen, with the 东至 2021 rule set and the al
 
   1. conservation to the fen, per claim and in total
   2. input order never changes any result
-  3. each person-year's payments equal the annual formulas applied to the annual totals
-     (an independent oracle in plain Python ints, below)
+  3. with ``rounding: cumulative``, each person-year's payments equal the annual formulas applied
+     to the annual totals (an independent oracle in plain Python ints, below)
   4. no amount is negative
   5. funds never exceed the policy-scope amount (+ class-B first self-pay where counted)
   6. settling in two runs (second from the first's closing) gives the same rows as one run
-  7. every claim matches a plain-Python reference settlement written from spec §3
+  7. every claim matches a plain-Python reference settlement written from spec §3, for both
+     roundings: per claim, each payment is the receipt formula on the running totals before it
+  9. no annual cap or limit is ever exceeded, for both roundings
   8. settling in chunks of whole person-years (any chunk size) gives the same ledger as one pass
 """
 
@@ -24,11 +26,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import book, claim, claims_frame, rhu
+import tempfile
+from pathlib import Path
+
+from helpers import book, claim, claims_frame, rhu, with_meta
 from medclaim.settle import settle_claims
 
 BP = 10_000
-RULE_SETS = ["anhui/dongzhi-2021", "full"]
+#: the shipped rule set and the all-layers test rule set, each with both roundings ("@cumulative")
+RULE_SETS = ["anhui/dongzhi-2021", "full", "anhui/dongzhi-2021@cumulative", "full@cumulative"]
+CUMULATIVE = [n for n in RULE_SETS if n.endswith("@cumulative")]
 # 40 examples per test keep the file well under a minute; ENGINE_PROPERTY_EXAMPLES=400 for a deeper search
 SETTINGS = settings(
     max_examples=int(os.environ.get("ENGINE_PROPERTY_EXAMPLES", "40")),
@@ -40,8 +47,10 @@ MONEY_OUT = ["act_pay_dedc", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumam
 
 @lru_cache(maxsize=None)
 def rules(name):
-    rb = book(name)
+    base, _, rounding = name.partition("@")
+    rb = with_meta(Path(tempfile.mkdtemp()), base, rounding=rounding) if rounding else book(base)
     assert len(rb.periods) == 1
+    assert rb.periods[0].ruleset.rounding == (rounding or "per_claim")
     return rb, rb.periods[0]
 
 
@@ -152,27 +161,19 @@ def counts_pre(rs):
 
 def critical_formula(rs, ident):
     """F_大病(cumulative base) for an identity, written from the rule set's bands (plain ints)."""
-    ci = rs.critical
-    tilt = ci.identity_tilt.get(ident)
-    factor = tilt.threshold_factor if tilt else BP
-    points = tilt.ratio_points if tilt else 0
-    cap = None if (ci.annual_cap is None or (tilt and tilt.no_cap)) else ci.annual_cap.value
-    bands = []
-    for i, b in enumerate(ci.segments.bands):
-        lower = rhu(b.from_ * factor) if i == 0 else b.from_
-        bands.append((lower, b.to, clamp(b.ratio + points)))
+    bands, cap = critical_bands(rs, ident)
 
     def F(c):
-        total = 0
-        for lower, upper, ratio in bands:
-            over = max(c - lower, 0)
-            if upper is not None:
-                over = min(over, max(upper - lower, 0))
-            total += over * ratio
-        paid = rhu(total)
+        paid = rhu(sum(part_in(c, lower, upper) * ratio for lower, upper, ratio in bands))
         return paid if cap is None else min(paid, cap)
 
     return F
+
+
+def part_in(c, lower, upper):
+    """How much of the cumulative amount c lies in the band [lower, upper)."""
+    over = max(c - lower, 0)
+    return over if upper is None else min(over, max(upper - lower, 0))
 
 
 def assistance_formula(rs, ident):
@@ -187,10 +188,35 @@ def assistance_formula(rs, ident):
     return F
 
 
+def critical_bands(rs, ident):
+    """(lower, upper, ratio) of each 大病 band for an identity, and its cap (None: no cap)."""
+    ci = rs.critical
+    tilt = ci.identity_tilt.get(ident)
+    factor = tilt.threshold_factor if tilt else BP
+    points = tilt.ratio_points if tilt else 0
+    cap = None if (ci.annual_cap is None or (tilt and tilt.no_cap)) else ci.annual_cap.value
+    bands = [(rhu(b.from_ * factor) if i == 0 else b.from_, b.to, clamp(b.ratio + points)) for i, b in enumerate(ci.segments.bands)]
+    return bands, cap
+
+
+def receipt(before, after, bands):
+    """The receipt's payment before caps: Σ (this claim's part in each band × ratio), rounded once."""
+    return rhu(sum((part_in(after, lo, up) - part_in(before, lo, up)) * r for lo, up, r in bands))
+
+
+def room_limited(state, key, u, cap):
+    """A cap limits the rounded payment u to the room left: cap − what the year paid so far
+    (whatever identity it was paid under), never below 0."""
+    pay = u if cap is None else min(u, max(cap - state[key], 0))
+    state[key] += pay
+    return pay
+
+
 def reference_settlement(rows, rs):
     """Settle claims one by one in plain Python, straight from spec §3 and the rule set's numbers."""
+    per_claim = rs.ruleset.rounding == "per_claim"
     out = {}
-    state = defaultdict(lambda: {"adm": 0, "chronic": 0, "caps": defaultdict(int), "ci": 0, "ma": 0})
+    state = defaultdict(lambda: {"adm": 0, "chronic": 0, "caps": defaultdict(int), "ci": 0, "ma": 0, "ci_u": 0, "ma_u": 0})
     order = sorted(rows, key=lambda r: (r["psn_no"], year_of(r, rs), r["enddate"], r["begndate"], r["setl_id"]))
     b = rs.basic
     for r in order:
@@ -214,7 +240,10 @@ def reference_settlement(rows, rs):
             ded = rhu(d0 * repeat * (adj.deductible_factor if adj else BP), BP * BP)
             ratio = ip.ratio.by_place.get(place, {}).get(tier, ip.ratio.by_tier[tier])
             if ip.referral:
-                if r["refl_flag"]:
+                row = ip.referral.by_place.get(place)  # the place's own pair, else the shorthand
+                if row is not None:
+                    ratio += row.referred if r["refl_flag"] else row.unreferred
+                elif r["refl_flag"]:
                     ratio += ip.referral.referred_points
                 elif place != "local":
                     ratio += ip.referral.unreferred_offsite_points
@@ -232,7 +261,10 @@ def reference_settlement(rows, rs):
             D, before = co.annual_deductible.value, st_["chronic"]
             st_["chronic"] += scope
             after = st_["chronic"]
-            raw = rhu(max(after - D, 0) * co.ratio.value) - rhu(max(before - D, 0) * co.ratio.value)
+            if per_claim:  # this claim's part above the deductible still to bear × ratio
+                raw = rhu((max(after - D, 0) - max(before - D, 0)) * co.ratio.value)
+            else:
+                raw = rhu(max(after - D, 0) * co.ratio.value) - rhu(max(before - D, 0) * co.ratio.value)
             dedc = min(after, D) - min(before, D)
         elif covered and cls == "two_diseases":
             raw = rhu(scope * b.two_diseases.ratio.value)
@@ -247,13 +279,22 @@ def reference_settlement(rows, rs):
             F = critical_formula(rs, ident)
             before = st_["ci"]
             st_["ci"] += scope - hifp + pre
-            hifmi = F(st_["ci"]) - F(before)
+            if per_claim:
+                bands, cap = critical_bands(rs, ident)
+                hifmi = room_limited(st_, "ci_u", receipt(before, st_["ci"], bands), cap)
+            else:
+                hifmi = F(st_["ci"]) - F(before)
         maf = 0
         G = assistance_formula(rs, ident)
         if G and covered and cls in rs.assistance.classes:
             before = st_["ma"]
             st_["ma"] += scope + pre - hifp - hifmi
-            maf = G(st_["ma"]) - G(before)
+            if per_claim:
+                s = rs.assistance.schemes[ident]
+                u = receipt(before, st_["ma"], [(s.annual_deductible, None, s.ratio)])
+                maf = room_limited(st_, "ma_u", u, s.annual_limit)
+            else:
+                maf = G(st_["ma"]) - G(before)
         fund = hifp + hifmi + maf
         out[r["setl_id"]] = {"act_pay_dedc": dedc, "hifp_pay": hifp, "hifmi_pay": hifmi, "maf_pay": maf,
                              "fund_pay_sumamt": fund, "psn_part_amt": r["medfee_sumamt"] - fund}
@@ -324,7 +365,7 @@ def merged_cap_totals(rs, raw_by_class):
     return groups
 
 
-@pytest.mark.parametrize("name", RULE_SETS)
+@pytest.mark.parametrize("name", CUMULATIVE)
 @SETTINGS
 @given(data=st.data())
 def test_annual_payments_equal_the_annual_formula_of_the_totals(name, data):
@@ -415,3 +456,29 @@ def test_chunk_size_never_changes_a_result(name, data):
     whole, chunked = run(rows, name), run(rows, name, chunk_rows=chunk_rows)
     assert chunked.ledger.equals(whole.ledger)
     assert chunked.closing.sort("psn_no", "year").equals(whole.closing.sort("psn_no", "year"))
+
+
+# ------------------------------------------------------------------ 9: no cap or limit exceeded
+
+
+@pytest.mark.parametrize("name", RULE_SETS)
+@SETTINGS
+@given(data=st.data())
+def test_no_annual_cap_or_limit_is_exceeded(name, data):
+    rows = data.draw(claim_sets(name, max_size=25))
+    _, rs = rules(name)
+    led = run(rows, name).ledger
+    for _, py in led.group_by(["psn_no", "year"]):
+        claims = list(py.iter_rows(named=True))
+        ident = claims[0]["identity"]  # one identity per person here
+        for cap in rs.basic.annual_caps:
+            assert sum(c["hifp_pay"] for c in claims if c["benefit_class"] in cap.classes) <= cap.value
+        _, ci_cap = critical_bands(rs, ident)
+        if ci_cap is not None:
+            assert sum(c["hifmi_pay"] for c in claims) <= ci_cap
+        scheme = rs.assistance.schemes.get(ident) if rs.assistance else None
+        if scheme is not None and scheme.annual_limit is not None:
+            assert sum(c["maf_pay"] for c in claims) <= scheme.annual_limit
+        # the running totals the ledger keeps are the sums of the payments
+        assert claims[-1]["ytd_hifmi"] == sum(c["hifmi_pay"] for c in claims)
+        assert claims[-1]["ytd_maf"] == sum(c["maf_pay"] for c in claims)

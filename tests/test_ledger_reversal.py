@@ -1,10 +1,12 @@
 """Reversals (冲正/退费) in a persistent ledger: a negative entry for the original claim, settled
 through the same engine after everything already settled.
 
-Treatment of later claims: they are final and are not re-settled.  The reversal's payments are the
-change of each annual formula (F(net after) − F(before)), so the person's net annual sums equal the
-formulas on the net totals — even when that means the reversal takes back less (or more) than the
-original paid, because a later claim was limited by a cap or lifted into a 大病 band by it.
+Treatment of later claims: they are final and are not re-settled.  With per-claim rounding (the
+default) a reversal gives back exactly what its original's receipt paid, layer by layer, and every
+running total goes back by the original's contribution.  With ``rounding: cumulative`` its payments
+are the change of each annual formula (F(net after) − F(before)), so the person's net annual sums
+equal the formulas on the net totals — even when that means the reversal takes back less (or more)
+than the original paid, because a later claim was limited by a cap or lifted into a 大病 band by it.
 
 Rule set: tests/fixtures/engine_rules/full.yaml (inpatient deductible 500, 2nd admission × 0.5, 80 %;
 inpatient+chronic cap 20,000; 大病 10,000–50,000 at 50 %; dibao assistance 70 % over 1,000).
@@ -22,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import book, claim, claims_frame, rhu
+from helpers import book, claim, claims_frame, cumulative, rhu
 from medclaim import store
 from medclaim.pipeline import append_claims, reverse_claims
 from medclaim.settle import check_invariants
@@ -42,10 +44,15 @@ def acc_row(d: Path, psn="P1", year=2021) -> dict:
     return store.read_accumulator(d).filter((pl.col("psn_no") == psn) & (pl.col("year") == year)).to_dicts()[0]
 
 
-def settle_months(d: Path, *months: list[dict]) -> None:
+def settle_months(d: Path, *months: list[dict], rb=RB) -> None:
     for rows in months:
-        r = append_claims(d, claims_frame(rows), RB)
+        r = append_claims(d, claims_frame(rows), rb)
         assert r.status == Exit.OK, r.summary
+
+
+@pytest.fixture(scope="module")
+def rb_cumulative(tmp_path_factory):
+    return cumulative(tmp_path_factory.mktemp("rules"), "full")
 
 
 def test_reversing_the_only_claim_brings_every_running_total_back_to_zero(tmp_path):
@@ -65,11 +72,42 @@ def test_reversing_the_only_claim_brings_every_running_total_back_to_zero(tmp_pa
     assert store.verify(tmp_path) == []
 
 
-def test_reversal_with_a_later_claim_leaves_it_untouched_and_nets_to_the_formula(tmp_path):
-    """The worked example of docs/ledger.md."""
+def test_per_claim_reversal_gives_back_the_receipt_and_frees_the_cap_room(tmp_path):
+    """The per-claim worked example of docs/ledger.md."""
     a = claim(setl_id="A", inscp_scp_amt=20_000 * Y, begndate="2021-01-01", enddate="2021-01-10")
     b = claim(setl_id="B", inscp_scp_amt=30_000 * Y, begndate="2021-02-01", enddate="2021-02-10")
     settle_months(tmp_path, [a], [b])
+    before = {e["setl_id"]: e for e in entries(tmp_path)}
+    # A: (20,000 − 500) × 80 % = 15,600; 大病 base 4,400 below the 10,000 threshold → 0
+    # B (2nd admission, deductible 250): (30,000 − 250) × 80 % = 23,800, room 20,000 − 15,600 = 4,400;
+    # 大病 base 30,000 − 4,400 = 25,600: its part above 10,000 (cumulative 4,400 → 30,000) is 20,000 × 50 %
+    assert (before["A"]["hifp_pay"], before["A"]["hifmi_pay"]) == (15_600 * Y, 0)
+    assert (before["B"]["hifp_pay"], before["B"]["hifmi_pay"]) == (4_400 * Y, 10_000 * Y)
+    reverse_claims(tmp_path, ["A"], RB)
+    after = entries(tmp_path)
+    assert after[1] == before["B"]  # final, untouched
+    rev = after[2]
+    # the reversal gives back A's receipt: 15,600 basic, no 大病; its 大病 base is A's, negated
+    assert (rev["hifp_pay"], rev["hifmi_pay"], rev["maf_pay"]) == (-15_600 * Y, 0, 0)
+    assert (rev["ci_base"], rev["act_pay_dedc"], rev["psn_part_amt"]) == (-4_400 * Y, -500 * Y, -4_400 * Y)
+    acc = acc_row(tmp_path)
+    # what stands is B alone, as it was settled: 4,400 basic, 10,000 大病, patient 15,600
+    assert (acc["ytd_hifp"], acc["ytd_hifmi"], acc["ytd_psn_part"]) == (4_400 * Y, 10_000 * Y, 15_600 * Y)
+    assert (acc["ytd_critical_base"], acc["ytd_cap_inpatient_and_chronic"]) == (25_600 * Y, 4_400 * Y)
+    # the cap room A used is free again: C (now the 2nd admission, deductible 250) pays
+    # (10,000 − 250) × 80 % = 7,800, within 20,000 − 4,400 = 15,600 left
+    c = claim(setl_id="C", inscp_scp_amt=10_000 * Y, begndate="2021-03-01", enddate="2021-03-10")
+    settle_months(tmp_path, [c])
+    assert entries(tmp_path)[-1]["hifp_pay"] == 7_800 * Y
+    assert store.verify(tmp_path) == []
+
+
+def test_reversal_with_a_later_claim_leaves_it_untouched_and_nets_to_the_formula(tmp_path, rb_cumulative):
+    """The cumulative worked example of docs/ledger.md."""
+    RB = rb_cumulative
+    a = claim(setl_id="A", inscp_scp_amt=20_000 * Y, begndate="2021-01-01", enddate="2021-01-10")
+    b = claim(setl_id="B", inscp_scp_amt=30_000 * Y, begndate="2021-02-01", enddate="2021-02-10")
+    settle_months(tmp_path, [a], [b], rb=RB)
     before = {e["setl_id"]: e for e in entries(tmp_path)}
     # A: (20,000 − 500) × 80 % = 15,600 basic; 大病 base 4,400 < 10,000 → 0
     assert (before["A"]["hifp_pay"], before["A"]["hifmi_pay"]) == (15_600 * Y, 0)
@@ -149,10 +187,24 @@ def test_a_reversal_needs_the_rule_set_the_claim_was_settled_with(tmp_path):
     assert store.read_head(tmp_path).run == 1
 
 
-def test_chronic_reversal_restores_the_annual_deductible(tmp_path):
+def test_per_claim_chronic_reversal_gives_back_its_deductible(tmp_path):
     c1 = claim(setl_id="C1", med_type="14", inscp_scp_amt=400 * Y, begndate="2021-01-05", enddate="2021-01-05")
     c2 = claim(setl_id="C2", med_type="14", inscp_scp_amt=1_000 * Y, begndate="2021-02-05", enddate="2021-02-05")
     settle_months(tmp_path, [c1], [c2])
+    # C1 bears 400 of the 500 annual deductible, C2 the remaining 100, then 80 % of 900 = 720
+    reverse_claims(tmp_path, ["C1"], RB)
+    rev = entries(tmp_path)[-1]
+    # C1's receipt paid nothing and bore 400 of deductible: that is what comes back
+    assert (rev["hifp_pay"], rev["act_pay_dedc"]) == (0, -400 * Y)
+    acc = acc_row(tmp_path)
+    assert acc["ytd_chronic_scope"] == 1_000 * Y and acc["ytd_hifp"] == 720 * Y
+
+
+def test_chronic_reversal_restores_the_annual_deductible(tmp_path, rb_cumulative):
+    RB = rb_cumulative
+    c1 = claim(setl_id="C1", med_type="14", inscp_scp_amt=400 * Y, begndate="2021-01-05", enddate="2021-01-05")
+    c2 = claim(setl_id="C2", med_type="14", inscp_scp_amt=1_000 * Y, begndate="2021-02-05", enddate="2021-02-05")
+    settle_months(tmp_path, [c1], [c2], rb=RB)
     # C1 bears 400 of the 500 annual deductible, C2 the remaining 100, then 80 % of 900 = 720
     e = entries(tmp_path)
     assert (e[0]["act_pay_dedc"], e[1]["act_pay_dedc"], e[1]["hifp_pay"]) == (400 * Y, 100 * Y, 720 * Y)
@@ -226,22 +278,43 @@ def test_random_reversals_keep_the_ledger_consistent(case):
             a = acc.filter((pl.col("psn_no") == psn) & (pl.col("year") == year)).row(0, named=True)
             assert a["ytd_critical_base"] == g["ci_base"].sum()
             ip = g.filter(pl.col("benefit_class").is_in(["inpatient", "chronic_outpatient"]))
-            assert a["ytd_cap_inpatient_and_chronic"] == ip["cap_in_inpatient_and_chronic"].sum()
+            # per claim, the cap's running total is what was paid under it
+            paid = ip["cap_in_inpatient_and_chronic"] - ip["cap_cut_inpatient_and_chronic"]
+            assert a["ytd_cap_inpatient_and_chronic"] == paid.sum()
             assert ip["hifp_pay"].sum() <= 20_000 * Y
 
 
-def test_a_reversal_that_would_break_an_invariant_is_refused_and_writes_nothing(tmp_path):
-    """Known limit: a person whose identity changes within the year (低保 from one claim on) shares the
-    two-diseases cap across identities.  Reversing the 低保 claim after an ordinary one took the cap
-    room would leave the assistance base negative; the run refuses (exit 8) and the ledger is unchanged."""
-    settle_months(tmp_path, [
+def identity_change_then_reversal(d: Path, rb) -> dict:
+    """A person 低保 in January and ordinary in February shares the two-diseases cap (300) across
+    the two identities; the 低保 claim is then reversed."""
+    settle_months(d, [
         claim(setl_id="D", psn_idet_type="低保对象", med_type="9901", inscp_scp_amt=400 * Y, begndate="2021-01-05", enddate="2021-01-05"),
         claim(setl_id="O", med_type="9901", inscp_scp_amt=600 * Y, begndate="2021-02-05", enddate="2021-02-05"),
-    ])
-    head = (tmp_path / "HEAD.json").read_bytes()
-    from medclaim.settle import InvariantError
+    ], rb=rb)
+    e = entries(d)
+    # D: 400 × 50 % = 200 (room 300); assistance base 400 − 200 = 200, under 低保's 1,000 deductible → 0
+    # O: 600 × 50 % = 300, room 100 left → 100; ordinary: no assistance base
+    assert [(x["hifp_pay"], x["maf_pay"], x["ma_base"]) for x in e] == [(200 * Y, 0, 200 * Y), (100 * Y, 0, 0)]
+    r = reverse_claims(d, ["D"], rb)
+    assert r.status == Exit.OK
+    assert store.verify(d) == []
+    return entries(d)[-1]
 
-    with pytest.raises(InvariantError, match="running totals never negative"):
-        reverse_claims(tmp_path, ["D"], RB)
-    assert (tmp_path / "HEAD.json").read_bytes() == head
-    assert store.verify(tmp_path) == []
+
+def test_reversal_after_an_identity_change_per_claim(tmp_path):
+    """(Once a known limit: the assistance base could be driven below zero.)  Per claim, the
+    reversal gives back D's receipt: its 200 of basic and its 200 of assistance base."""
+    rev = identity_change_then_reversal(tmp_path, RB)
+    assert (rev["hifp_pay"], rev["ma_base"], rev["maf_pay"]) == (-200 * Y, -200 * Y, 0)
+    acc = acc_row(tmp_path)
+    assert (acc["ytd_assist_base"], acc["ytd_hifp"], acc["ytd_cap_two_diseases"]) == (0, 100 * Y, 100 * Y)
+
+
+def test_reversal_after_an_identity_change_cumulative(tmp_path, rb_cumulative):
+    """Cumulative: the two-diseases cap input goes 500 → 300, still at the cap: the reversal takes
+    back no basic, so its assistance base would be −400 against the 200 that 低保 claims brought; the
+    running base stops at zero (the reversal takes back the 200 that is there)."""
+    rev = identity_change_then_reversal(tmp_path, rb_cumulative)
+    assert (rev["hifp_pay"], rev["ma_base"], rev["maf_pay"]) == (0, -200 * Y, 0)
+    acc = acc_row(tmp_path)
+    assert (acc["ytd_assist_base"], acc["ytd_hifp"]) == (0, 300 * Y)

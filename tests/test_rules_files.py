@@ -166,6 +166,8 @@ def test_wenshui_places(ws):
         ("农村特困供养", "tekun"), ("城市特困供养", "tekun"), ("农村低保", "dibao"), ("城市低保", "dibao"), ("低保边缘户", "edge"),
         ("监测户", "monitored"), ("稳定脱贫人口", "stable_exit"), ("致贫返贫人口", "fanpin"), ("孤儿", "tekun"),
         ("事实无人抚养儿童", "tekun"), ("重度残疾人", "disabled"), ("", "ordinary"),
+        # 文医保发〔2023〕10号 三 names 脱贫人口 (参保全覆盖): its own identity, no special treatment
+        ("脱贫人口", "tuopin"),
     ],
 )
 def test_wenshui_identities(ws, name, ident):
@@ -183,10 +185,41 @@ def test_wenshui_unverified_count_is_reported(ws):
 def test_dongzhi_tilt_is_verified_half_threshold_plus_five_no_cap():
     (rs,) = load_rulebook("anhui/dongzhi-2021").periods
     tilt = rs.critical.identity_tilt
-    assert set(tilt) == {"tekun", "dibao", "fanpin"}
-    for t in tilt.values():
-        assert t.status == "verified" and rs.sources[t.source].doc_no == "东医保〔2021〕6号"
+    # 特困人员、低保对象、脱贫人口（不含稳定脱贫人口）: verified; 返贫致贫人口 is not named (placeholder)
+    assert set(tilt) == {"tekun", "dibao", "tuopin", "fanpin"}
+    for name, t in tilt.items():
+        assert t.status == ("unverified" if name == "fanpin" else "verified")
+        assert rs.sources[t.source].doc_no == "东医保〔2021〕6号"
         assert (t.threshold_factor, t.ratio_points, t.no_cap) == (5000, 500, True)
+    assert "stable_exit" not in tilt
+
+
+def test_dongzhi_maps_poverty_exit_tilted_and_stable_exit_not():
+    (rs,) = load_rulebook("anhui/dongzhi-2021").periods
+    assert rs.codes.identity["脱贫人口"] == "tuopin" and "tuopin" in rs.critical.identity_tilt
+    assert rs.codes.identity["稳定脱贫人口"] == "stable_exit" and "stable_exit" not in rs.critical.identity_tilt
+
+
+@pytest.mark.parametrize("rid", ["anhui/dongzhi-2021", "shanxi/wenshui-2024"])
+def test_shipped_rule_sets_round_per_claim(rid):
+    (rs,) = load_rulebook(rid).periods
+    assert rs.ruleset.rounding == "per_claim"
+
+
+@pytest.mark.parametrize("rid, source", [("anhui/dongzhi-2021", "cz-2019-15"), ("shanxi/wenshui-2024", "lv-2024-19")])
+def test_placeholder_sources_say_where_the_figures_come_from(rid, source):
+    (rs,) = load_rulebook(rid).periods
+    note = " ".join(rs.sources[source].note.split())
+    assert "unofficial, machine-compiled collection that contradicts itself" in note
+    assert "third-party" not in note
+    assert all(b.status == "unverified" for _, b in rs.cited_blocks() if b.source == source)
+
+
+def test_dongzhi_9901_mapping_is_flagged_unverified():
+    (rs,) = load_rulebook("anhui/dongzhi-2021").periods
+    (cav,) = [c for c in rs.codes.caveats if c.table == "med_type" and c.code == "9901"]
+    assert cav.status == "unverified" and "重大疾病门诊" in cav.note
+    assert "codes.caveats[0]" in rs.unverified()
 
 
 def test_shandong_2014_bands_and_cap_are_verified():

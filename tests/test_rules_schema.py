@@ -188,6 +188,15 @@ def test_all_problems_are_reported_at_once(tmp_path):
         (lambda d: d["basic"].update(annual_caps={"name": "x"}), "basic.annual_caps", ["expected a list"]),
         (lambda d: d["critical"]["segments"].update(status="checked"), "critical.segments.status",
          ["'checked' is not allowed — use 'verified' or 'unverified'"]),
+        (lambda d: d["ruleset"].update(rounding="per_visit"), "ruleset.rounding", ["'per_claim' or 'cumulative'"]),
+        (lambda d: d["basic"]["inpatient"].update(referral={"source": "doc", "status": "unverified",
+                                                            "by_place": {"abroad": {"unreferred": -10}}}),
+         "basic.inpatient.referral.by_place.abroad", ["unknown place of care", "out_of_province"]),
+        (lambda d: d["basic"]["inpatient"].update(referral={"source": "doc", "status": "unverified",
+                                                            "by_place": {"local": {"unrefered": -10}}}),
+         "basic.inpatient.referral.by_place.local", ["unknown key `unrefered`", "did you mean 'unreferred'"]),
+        (lambda d: d["codes"].update(caveats=[{"table": "med_type", "code": "9902", "source": "doc", "status": "unverified"}]),
+         "codes.caveats[0].code", ["'9902' is not a key of codes.med_type"]),
     ],
 )
 def test_cross_checks_and_values(tmp_path, edit, path, words):
