@@ -180,6 +180,7 @@ def settle(
     wait: Annotated[float, typer.Option("--wait", help="With --ledger: if another run holds the ledger, wait up to this many seconds for it (default: exit at once with status 6).", min=0)] = 0.0,
     format: Annotated[Optional[list[Format]], typer.Option("--format", "-f", help="Also write the ledger (with --ledger: this run's entries) as CSV and/or Excel (repeatable).")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.")] = None,
+    roster: Annotated[Optional[list[Path]], typer.Option("--roster", help="Enrollment roster (参保登记; .csv/.xlsx/.parquet, repeatable): identity by date, benefit start by the rule set's enrollment rules, end of coverage; a person not on it is rejected (not_enrolled). See docs/rules.md.", exists=True, dir_okay=False, show_default=False)] = None,
     headers: Annotated[Headers, typer.Option("--headers", help="Column headers of ledger.csv/.xlsx and rejects.csv: zh (Chinese, with class/tier/place in words), en, or code (national field codes, values as keys).")] = Headers.zh,
     output_encoding: Annotated[OutputEncoding, typer.Option("--output-encoding", help="CSV files for people: utf-8 (with BOM, opens in Excel) or gbk (written as GB18030, for older Chinese software).")] = OutputEncoding.utf8,
     lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the summary and progress display: zh or en.")] = "zh",
@@ -221,14 +222,17 @@ def settle(
     formats = [f.value for f in format or []]
     people = PeopleFiles(headers=headers.value, encoding=output_encoding.value, show_ids=show_ids, lang=lang)
     log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")
+    from .roster import read_roster
+
+    enrolled = read_roster(roster, encoding) if roster else None
     progress = for_terminal(quiet, lang)
     try:
         if out is not None:
-            result = settle_files(inputs, rules, out, formats, encoding, people, progress)
+            result = settle_files(inputs, rules, out, formats, encoding, people, progress, roster=enrolled)
             where = out
         else:
             try:
-                result = settle_into_ledger(inputs, rules, ledger, formats, encoding, wait, people, progress)
+                result = settle_into_ledger(inputs, rules, ledger, formats, encoding, wait, people, progress, roster=enrolled)
             except LedgerError as e:
                 progress.close()
                 o.error(str(e))

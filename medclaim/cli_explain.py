@@ -28,6 +28,10 @@ def explain(
         Optional[str],
         typer.Option("--rules", "-r", metavar="RULESET", help="Rule set for --input (anhui/dongzhi-2021, a .yaml file or a region directory). With --ledger: where to find the rule sets the ledger names, if they moved.", show_default=False),
     ] = None,
+    roster: Annotated[
+        Optional[list[Path]],
+        typer.Option("--roster", metavar="FILE", help="With --input: the enrollment roster (参保登记) the claims are settled with, as `medclaim settle --roster` (identity by date, benefit start, end of coverage).", exists=True, dir_okay=False, show_default=False),
+    ] = None,
     year: Annotated[Optional[int], typer.Option("--year", "-y", metavar="YEAR", help="Benefit year (default: the person's latest).", show_default=False)] = None,
     claim: Annotated[Optional[str], typer.Option("--claim", "-c", metavar="SETL_ID", help="Show only this settlement (its figures still follow from the whole year).", show_default=False)] = None,
     lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the explanation: zh or en (any medclaim/labels/<lang>.yaml).")] = "zh",
@@ -93,7 +97,7 @@ def explain(
             index = ex.rules_for_ledger(ids, rules)
             source = {"kind": "ledger", "paths": [str(ledger)]}
         else:
-            settled = ex.person_rows_from_input(list(input or []), rules, psn_no)
+            settled = ex.person_rows_from_input(list(input or []), rules, psn_no, roster=list(roster or []))
             rows, rejected = settled.rows, settled.rejected
             where = ", ".join(str(p) for p in input or [])
             if rows.height == 0 and rejected:

@@ -128,9 +128,18 @@ REVERSAL_DEFAULTS = {
 SORT_KEYS = ["year", "entry_rank", "enddate", "begndate", "setl_id"]
 
 
+#: Columns a roster adds (``medclaim.roster.apply_roster``); without one, these defaults.
+ROSTER_DEFAULTS = {
+    "coverage_end": pl.lit(None, dtype=pl.Date),
+    "identity_mismatch": pl.lit(False),
+    "claim_idet_type": pl.lit(None, dtype=pl.String),
+}
+
+
 def with_entry_defaults(lf: pl.LazyFrame) -> pl.LazyFrame:
     have = set(lf.collect_schema().names())
-    lf = lf.with_columns([v.alias(k) for k, v in REVERSAL_DEFAULTS.items() if k not in have])
+    defaults = REVERSAL_DEFAULTS | ROSTER_DEFAULTS
+    lf = lf.with_columns([v.alias(k) for k, v in defaults.items() if k not in have])
     lf = lf.with_columns([pl.col(k).cast(I64) for k in REVERSAL_DEFAULTS if k != "is_reversal"])
     # within a run, reversals of earlier claims come before the run's new claims
     return lf.with_columns(entry_rank=pl.when("is_reversal").then(0).otherwise(1).cast(pl.Int8))
@@ -200,6 +209,8 @@ def coverage(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
         .then(pl.lit("class_excluded"))
         .when(pl.col("benefit_start").is_not_null() & (pl.col("begndate") < pl.col("benefit_start")))
         .then(pl.lit("before_benefit_start"))
+        .when(pl.col("coverage_end").is_not_null() & (pl.col("begndate") > pl.col("coverage_end")))
+        .then(pl.lit("after_coverage_end"))
     )
     if go_tiers is not None:
         reason = reason.when((is_class == CLASS_ID["general_outpatient"]) & ~pl.col("tier").is_in(go_tiers)).then(

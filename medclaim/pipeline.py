@@ -39,6 +39,7 @@ from .output import (
     write_summary,
 )
 from .progress import NONE as NO_PROGRESS, Progress
+from .roster import Roster
 from .rules import RuleBook, load_rulebook
 from .schema import RejectReason, empty_rejects
 from .settle import Settlement, ledger_schema, settle_claims
@@ -80,6 +81,7 @@ def settle_files(
     encoding: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
     progress: Progress = NO_PROGRESS,
+    roster: Roster | None = None,
 ) -> RunResult:
     """Settle one or more extracts from scratch into ``out_dir``.
 
@@ -104,7 +106,7 @@ def settle_files(
         progress.advance(chunk.height)
 
     try:
-        settlement = settle_claims(read.take_claims(), book, sink=sink)
+        settlement = settle_claims(read.take_claims(), book, sink=sink, roster=roster)
         written = writer.commit()
     except BaseException:
         writer.abort()
@@ -324,6 +326,7 @@ def append_claims(
     lock: Ledger | None = None,
     started: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
+    roster: Roster | None = None,
 ) -> RunResult:
     """Settle canonical ``claims`` into the ledger at ``ledger_dir`` as one run (library entry point).
 
@@ -332,16 +335,16 @@ def append_claims(
     started = started or utc_now()
     if lock is None:
         with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
-            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people)
-    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people)
+            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, roster)
+    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, roster)
 
 
 def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_rejects, rows_read, inputs, formats, started,
-            people: PeopleFiles = DEFAULT_PEOPLE) -> RunResult:
+            people: PeopleFiles = DEFAULT_PEOPLE, roster: Roster | None = None) -> RunResult:
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     head_before = {"run": lg.head.run, "entries": lg.head.entries}
-    plan = lg.plan_settle(claims, book)
+    plan = lg.plan_settle(claims, book, roster)
     rejects = pl.concat([read_rejects, plan.rejects])
     plan.rejects = rejects
     plan.settlement.rejects = rejects
@@ -396,6 +399,7 @@ def settle_into_ledger(
     wait: float = 0.0,
     people: PeopleFiles = DEFAULT_PEOPLE,
     progress: Progress = NO_PROGRESS,
+    roster: Roster | None = None,
 ) -> RunResult:
     """Settle extracts as the next run of the persistent ledger in ``ledger_dir``."""
     started = utc_now()
@@ -405,7 +409,7 @@ def settle_into_ledger(
         read = read_claims(inputs, encoding=encoding)
         meta = inputs_manifest(inputs, read.files)
         progress.stage("settling")
-        return _append(lg, read.claims, book, rules, read.rejects, read.rows_read, meta, formats, started, people)
+        return _append(lg, read.claims, book, rules, read.rejects, read.rows_read, meta, formats, started, people, roster)
 
 
 def reverse_claims(

@@ -383,6 +383,37 @@ class CodeCaveat(Cited):
     code: str
 
 
+class CollectionPeriod(Cited):
+    """The collection period (集中参保缴费期) for a benefit year: paid on or before its last day →
+    covered from 1 January.  ``ends`` is that day as MM-DD, in the benefit year itself (``in:
+    benefit_year``, e.g. 东至 02-28) or in the year before it (``in: previous_year``, e.g. 文水 12-25)."""
+
+    ends: str = Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", description="MM-DD")
+    in_: Literal["benefit_year", "previous_year"] = Field("benefit_year", alias="in")
+
+
+class LateEnrollment(Cited):
+    """Paid after the collection period: covered from the day after payment (or the day of it),
+    after an optional waiting period (待遇等待期) in whole months."""
+
+    starts: Literal["day_after_payment", "payment_day"] = "day_after_payment"
+    waiting_months: int = Field(0, ge=0, le=24)
+
+
+class Newborn(Cited):
+    """A newborn enrolled (paid) within ``enroll_within_months`` of birth is covered from birth."""
+
+    enroll_within_months: int = Field(ge=0, le=24)
+
+
+class Enrollment(_Model):
+    """Eligibility rules for a roster (``--roster``): when each person's benefits start."""
+
+    collection_period: CollectionPeriod
+    late_enrollment: LateEnrollment
+    newborn: Newborn | None = None
+
+
 class Codes(_Model):
     """Code tables: values as exported (codes and names) → the rule set's own keys."""
 
@@ -420,6 +451,7 @@ class RuleSet(_Model):
     basic: Basic
     critical: Critical | None = None
     assistance: Assistance | None = None
+    enrollment: Enrollment | None = None
     targets: dict[str, Target] = {}
     audit: AuditRules | None = Field(None, description="review-rule parameters and burden thresholds (medclaim audit)")
 

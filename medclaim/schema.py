@@ -57,6 +57,7 @@ class RejectReason(str, Enum):
     UNKNOWN_CODE = "unknown_code"  # med_type / hosp_lv / place / identity not mapped by the rule set
     NO_RULE_IN_FORCE = "no_rule_in_force"  # no rule-set period covers the claim's date
     ALREADY_SETTLED = "already_settled"  # setl_id already in the ledger (monthly runs)
+    NOT_ENROLLED = "not_enrolled"  # the person is not on the enrollment roster given (--roster)
 
 
 def empty_claims() -> pl.DataFrame:

@@ -15,6 +15,7 @@ import polars as pl
 
 from . import engine
 from .engine import CLASS_ID, KEYS, PLACE_ID, accumulator_columns
+from .roster import Roster, apply_roster
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
 
@@ -77,6 +78,14 @@ def reject_unmapped(frame: pl.DataFrame, rs: RuleSet, rules_file: str) -> pl.Dat
     return reject_rows(frame, col, RejectReason.UNKNOWN_CODE, message, pl.format("{}={}", col, value))
 
 
+def reject_not_enrolled(frame: pl.DataFrame, roster: Roster) -> pl.DataFrame:
+    message = pl.format(
+        "person {} is not on the enrollment roster ({}) — check the person number, or add the person's enrollment to the roster",
+        pl.col("psn_no"), pl.lit(", ".join(roster.files)),
+    )
+    return reject_rows(frame, pl.lit("psn_no"), RejectReason.NOT_ENROLLED, message, pl.col("psn_no"))
+
+
 def unusable_reported() -> pl.Expr:
     """Basic payment as reported: missing, negative, or more than the policy-scope amount."""
     v = pl.col("reported_hifp_pay")
@@ -128,13 +137,16 @@ def settle_claims(
     openings: pl.DataFrame | None = None,
     sink: Callable[[pl.DataFrame], None] | None = None,
     chunk_rows: int | None = None,
+    roster: Roster | None = None,
 ) -> Settlement:
     """Settle every claim with the rule set in force for it, continuing from ``openings``.
 
     Periods are settled in date order; a later period of the same year continues from the running
     totals the earlier one left (the claims of a person-year are in end-date order, so every claim
     of an earlier period comes first).  With ``sink``, each checked ledger chunk is handed to it
-    (e.g. to be written) instead of being collected into ``Settlement.ledger``.
+    (e.g. to be written) instead of being collected into ``Settlement.ledger``.  With ``roster``
+    (the enrollment roster), identity, benefit start and end of coverage come from it
+    (``medclaim.roster.apply_roster``) and a person not on it is rejected as ``not_enrolled``.
     """
     if openings is not None and openings.height and openings.select(pl.struct(KEYS).is_duplicated().any()).item():
         raise ValueError("opening balances hold the same person-year twice — rebuild the accumulator (medclaim ledger rebuild)")
@@ -160,6 +172,13 @@ def settle_claims(
         part = claims if single else claims.filter(pl.col("period") == i)
         if single:
             claims = None  # nothing else needs it: let the ordered copy replace it in memory
+        if roster is not None:
+            part = apply_roster(part.lazy(), roster, rs).collect()
+            absent = part.filter(~pl.col("enrolled"))
+            if absent.height:
+                rejects.append(reject_not_enrolled(absent, roster))
+                part = part.filter(pl.col("enrolled"))
+            part = part.drop("enrolled")
         mapped = engine.map_codes(part.lazy(), rs).collect()
         del part
         bad = mapped.filter(pl.col("unmapped_column").is_not_null())

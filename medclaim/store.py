@@ -536,7 +536,7 @@ def settled_state(root: Path, head: Head, ids: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) -> RunPlan:
+def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook, roster=None) -> RunPlan:
     """Settle new claims after everything the ledger holds.
 
     Claims whose setl_id is already settled (and not reversed) are rejected as ``already_settled``;
@@ -556,7 +556,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) ->
     )
     acc = read_accumulator(root, head)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
-    settlement = settle_claims(fresh, book, openings)
+    settlement = settle_claims(fresh, book, openings, roster=roster)
     ledger = stamp(late_flag(settlement.ledger, acc), run, head.entries)
     new_acc = merge_accumulator(acc, settlement.closing, ledger) if ledger.height else None
     return RunPlan(
@@ -582,8 +582,10 @@ def reversal_claims(originals: pl.DataFrame, reason: str | None) -> pl.DataFrame
     keep = [c for c in CLAIM_COLUMNS if c not in amounts]
     # what the original paid under each annual cap (the engine uses these with per-claim rounding)
     caps = [c.removeprefix("cap_in_") for c in originals.columns if c.startswith("cap_in_")]
+    # a roster's coverage end and identity flag stay with the claim (the reversal is settled as it was)
+    roster = [c for c in ("coverage_end", "identity_mismatch") if c in originals.columns]
     return originals.select(
-        *[pl.col(c) for c in keep if c not in ("source_file", "source_row")],
+        *[pl.col(c) for c in keep + roster if c not in ("source_file", "source_row")],
         *[(-pl.col(c)).alias(c) for c in amounts],
         source_file=pl.lit("reversal"),
         source_row=pl.col("entry_no"),
@@ -715,8 +717,8 @@ class Ledger:
             yield lg
 
     # -- planning
-    def plan_settle(self, claims: pl.DataFrame, book: RuleBook) -> RunPlan:
-        return plan_settle(self.root, self.head, claims, book)
+    def plan_settle(self, claims: pl.DataFrame, book: RuleBook, roster=None) -> RunPlan:
+        return plan_settle(self.root, self.head, claims, book, roster)
 
     def plan_reverse(self, setl_ids: list[str], book: RuleBook, reason: str | None = None) -> RunPlan:
         return plan_reverse(self.root, self.head, setl_ids, book, reason)

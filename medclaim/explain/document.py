@@ -254,7 +254,10 @@ def _basic(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
         }
         referral_cite = None
         if ip.referral and r.int("ip_referral_points"):
-            key = ".referred_points" if r["refl_flag"] else ".unreferred_offsite_points"
+            if place in ip.referral.by_place:
+                key = f".by_place.{place}." + ("referred" if r["refl_flag"] else "unreferred")
+            else:
+                key = ".referred_points" if r["refl_flag"] else ".unreferred_offsite_points"
             referral_cite = ref.cite("basic.inpatient.referral", key)
         ident_ratio_cite = ident_cite if r.int("ip_identity_points") else None
         out["ratio"] = {

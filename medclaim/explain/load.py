@@ -82,10 +82,12 @@ class InputSettlement:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
-def person_rows_from_input(files: list[Path], rules: str, psn_no: str) -> InputSettlement:
+def person_rows_from_input(files: list[Path], rules: str, psn_no: str, roster: list[Path] | None = None) -> InputSettlement:
     """Read the extract(s), keep that person's claims (all of them: annual figures need the whole
-    year) and settle them with ``settle_claims`` — the same engine as ``medclaim settle``."""
+    year) and settle them with ``settle_claims`` — the same engine as ``medclaim settle``, with the
+    enrollment roster when given."""
     from ..io import read_claims
+    from ..roster import read_roster
     from ..settle import settle_claims
 
     book = load_rulebook(rules)
@@ -93,7 +95,8 @@ def person_rows_from_input(files: list[Path], rules: str, psn_no: str) -> InputS
     mine = read.claims.filter(pl.col("psn_no") == psn_no)
     if mine.height == 0:
         return InputSettlement(rows=mine, book=book)
-    settlement = settle_claims(mine, book)
+    enrolled = read_roster(roster) if roster else None
+    settlement = settle_claims(mine, book, roster=enrolled)
     return InputSettlement(rows=settlement.ledger, book=book, rejected=settlement.rejects.to_dicts())
 
 
