@@ -292,7 +292,7 @@ def rules_check(
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from . import cli_audit, cli_compare, cli_explain, cli_ledger, cli_report  # noqa: E402,F401
+from . import cli_audit, cli_compare, cli_contributions, cli_explain, cli_ledger, cli_report  # noqa: E402,F401
 
 def run() -> None:
     """The ``medclaim`` program: the app, with a last guard for failures outside any command

@@ -189,6 +189,25 @@ def benefit_start_expr(rs: RuleSet, year: pl.Expr) -> pl.Expr:
     return start
 
 
+def identity_on(lf: pl.LazyFrame, rows: pl.DataFrame, date_col: str) -> pl.LazyFrame:
+    """``lf`` (with ``psn_no`` and the date column) with ``_roster_code``: the roster identity (as
+    written) in force on that date, "" where no identity period covers it.  An as-of join by
+    person and date; the rows of ``lf`` come back sorted by the date."""
+    periods = rows.lazy().select(
+        "psn_no",
+        _from=pl.col("idet_begndate").fill_null(_OPEN_FROM),
+        _to=pl.col("idet_enddate").fill_null(_OPEN_TO),
+        _code=pl.col("psn_idet_type").fill_null(""),
+    )
+    joined = lf.sort(date_col).join_asof(
+        periods.sort("_from"), left_on=date_col, right_on="_from", by="psn_no", strategy="backward",
+        check_sortedness=False,  # both sorted by the date globally, as join_asof needs
+    )
+    # the period that started last on or before the date, if it still runs then
+    code = pl.when(pl.col("_to") >= pl.col(date_col)).then(pl.col("_code")).otherwise(pl.lit(""))
+    return joined.with_columns(_roster_code=code).drop("_from", "_to", "_code")
+
+
 def apply_roster(claims: pl.LazyFrame, roster: Roster | pl.DataFrame, rs: RuleSet) -> pl.LazyFrame:
     """Claims with identity, benefit start and flags from the roster (the claims' order is kept).
 
@@ -199,22 +218,9 @@ def apply_roster(claims: pl.LazyFrame, roster: Roster | pl.DataFrame, rs: RuleSe
     """
     rows = roster.rows if isinstance(roster, Roster) else roster
     date_col = rs.ruleset.benefit_year_by
-    periods = (
-        rows.lazy()
-        .select(
-            "psn_no",
-            _from=pl.col("idet_begndate").fill_null(_OPEN_FROM),
-            _to=pl.col("idet_enddate").fill_null(_OPEN_TO),
-            _roster_identity=pl.col("psn_idet_type").fill_null(""),
-        )
-    )
     lf = claims.with_row_index("_claim_order").with_columns(_date=pl.col(date_col))
-    # the identity period that started last on or before the claim's date, if it still runs then
-    joined = lf.sort("_date").join_asof(
-        periods.sort("_from"), left_on="_date", right_on="_from", by="psn_no", strategy="backward",
-        check_sortedness=False,  # both sorted by the date globally, as join_asof needs
-    )
-    identity = pl.when(pl.col("_to") >= pl.col("_date")).then(pl.col("_roster_identity")).otherwise(pl.lit(""))
+    joined = identity_on(lf, rows, "_date")
+    identity = pl.col("_roster_code")
     joined = joined.join(person_enrollment(rows), on="psn_no", how="left").join(
         rows.lazy().select("psn_no").unique().with_columns(enrolled=pl.lit(True)), on="psn_no", how="left"
     )

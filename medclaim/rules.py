@@ -414,6 +414,44 @@ class Enrollment(_Model):
     newborn: Newborn | None = None
 
 
+class ContributionAid(Cited):
+    """What medical assistance pays of an identity's individual contribution (资助参保): all of it
+    (``full: true``, 全额资助) or a fixed ``amount`` (定额资助)."""
+
+    full: bool = False
+    amount: Yuan | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "ContributionAid":
+        if self.full == (self.amount is not None):
+            raise _Problems(["full: give either `full: true` or an `amount` (yuan), not both and not neither"])
+        return self
+
+
+class Contributions(Cited):
+    """The benefit year's contribution per person (筹资标准) = public finance + individual."""
+
+    per_person: Yuan
+    fiscal: Yuan
+    individual: Yuan
+    aid: dict[str, ContributionAid] = {}
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> "Contributions":
+        problems = []
+        if self.fiscal + self.individual != self.per_person:
+            problems.append(
+                f"per_person: {fen_to_yuan_str(self.per_person)} ≠ fiscal {fen_to_yuan_str(self.fiscal)} + individual "
+                f"{fen_to_yuan_str(self.individual)} — the contribution is public finance plus the individual part"
+            )
+        for k, a in self.aid.items():
+            if a.amount is not None and a.amount > self.individual:
+                problems.append(f"aid.{k}.amount: {fen_to_yuan_str(a.amount)} is more than the individual contribution — aid pays at most all of it (`full: true`)")
+        if problems:
+            raise _Problems(problems)
+        return self
+
+
 class Codes(_Model):
     """Code tables: values as exported (codes and names) → the rule set's own keys."""
 
@@ -452,6 +490,7 @@ class RuleSet(_Model):
     critical: Critical | None = None
     assistance: Assistance | None = None
     enrollment: Enrollment | None = None
+    contributions: Contributions | None = None
     targets: dict[str, Target] = {}
     audit: AuditRules | None = Field(None, description="review-rule parameters and burden thresholds (medclaim audit)")
 
@@ -614,6 +653,8 @@ class RuleSet(_Model):
         if self.assistance:
             need_classes("assistance.classes", self.assistance.classes)
             need_ids("assistance.schemes", self.assistance.schemes)
+        if self.contributions:
+            need_ids("contributions.aid", self.contributions.aid)
         for key, t in self.targets.items():
             need_classes(f"targets.{key}.classes", t.classes)
             need_ids(f"targets.{key}.identities", t.identities or [])

@@ -58,6 +58,18 @@ class _Row:
         return None if a is None or x is None else int(a) - int(x)
 
 
+def _per_claim(ref: RuleRef) -> bool:
+    return ref.rs.ruleset.rounding == "per_claim"
+
+
+def _receipt(before: int | None, after: int | None, lower: int | None, ratio_bp: int | None, rounded: int | None) -> dict[str, Any] | None:
+    """This claim's part above ``lower`` of a cumulative amount × ratio, exactly, and as rounded."""
+    if None in (before, after, lower, ratio_bp, rounded):
+        return None
+    part = max(after - lower, 0) - max(before - lower, 0)
+    return {"part": part, "ratio_bp": ratio_bp, "exact": part * ratio_bp, "rounded": rounded}
+
+
 def explain_person(
     rows: pl.DataFrame,
     psn_no: str,
@@ -296,21 +308,30 @@ def _basic(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
             "cites": _cites(ref.cite("basic.chronic_outpatient.annual_deductible")),
         }
         out["ratio"] = _plain_ratio(r, [ref.cite("basic.chronic_outpatient.ratio")])
+        if _per_claim(ref):
+            d = out["deductible"]
+            out["receipt"] = _receipt(d["cumulative_before"], d["cumulative_after"], d["amount"], co.ratio.value, r.int("hifp_raw"))
     elif cls == "two_diseases" and b.two_diseases is not None:
         out["method"] = "two_diseases"
         out["ratio"] = _plain_ratio(r, [ref.cite("basic.two_diseases.ratio")])
     for i, cap in enumerate(b.annual_caps):
         if cls not in cap.classes:
             continue
+        this, cut = r.int(f"cap_in_{cap.name}"), r.int(f"cap_cut_{cap.name}")
+        before = r.diff(f"ytd_cap_{cap.name}", f"cap_in_{cap.name}")
+        if _per_claim(ref) and None not in (before, cut):
+            # per claim the running total is what was paid under the cap: before it, the total
+            # less what this claim paid; shown as before + this claim, the room left cutting it
+            before += cut
         out["caps"].append(
             {
                 "name": cap.name,
                 "classes": list(cap.classes),
                 "limit": cap.value,
-                "this_claim": r.int(f"cap_in_{cap.name}"),
-                "before": r.diff(f"ytd_cap_{cap.name}", f"cap_in_{cap.name}"),
-                "after": r.int(f"ytd_cap_{cap.name}"),
-                "cut": r.int(f"cap_cut_{cap.name}"),
+                "this_claim": this,
+                "before": before,
+                "after": None if None in (before, this) else before + this,
+                "cut": cut,
                 "cites": _cites(ref.cite(f"basic.annual_caps[{i}]")),
             }
         )
@@ -384,6 +405,8 @@ def _critical(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
             }
         )
     out["cap_cites"] = _cites(ref.cite("critical.annual_cap"))
+    if _per_claim(ref) and out["applies"] and r.int("ci_product") is not None:
+        out["receipt"] = {"part": None, "ratio_bp": None, "exact": r.int("ci_product"), "rounded": r.int("ci_uncapped")}
     return out
 
 
@@ -423,5 +446,7 @@ def _assistance(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
     out["limit"] = r.int("ma_limit")
     out["left"] = r.diff("ma_limit", "ytd_maf") if out["limit"] is not None else None
     out["cites"] = _cites(ref.cite("assistance.basis"), ref.cite(f"assistance.schemes.{ident}"))
+    if _per_claim(ref) and out["applies"]:
+        out["receipt"] = _receipt(out["before"], out["after"], out["deductible"], out["ratio_bp"], r.int("ma_uncapped"))
     return out
 

@@ -115,8 +115,18 @@ class AnnualCap(_Part):
     cites: list[Cite]
 
 
+class Receipt(_Part):
+    """Per-claim rounding (``rounding: per_claim``): the receipt's product before rounding, and the
+    figure it rounds to (half-up, once per claim and layer), before any annual cap or limit."""
+
+    part: Fen = Field(description="this claim's amount above what is still to bear (null when several bands apply: see the segments)")
+    ratio_bp: Bp = Field(description="the ratio applied to `part` (null when several bands apply)")
+    exact: int = Field(description="Σ part × ratio, exactly, in fen × basis points (÷ 1,000,000 = yuan)")
+    rounded: Fen = Field(description="`exact` rounded half-up to the fen")
+
+
 class Basic(_Part):
-    omitted_when_none: ClassVar[tuple[str, ...]] = ("per_visit_cap",)
+    omitted_when_none: ClassVar[tuple[str, ...]] = ("per_visit_cap", "receipt")
 
     applies: bool
     method: Optional[Literal["inpatient", "general_outpatient", "chronic_outpatient", "two_diseases", "reported"]]
@@ -127,6 +137,7 @@ class Basic(_Part):
     pay: Fen
     cites: list[Cite]
     per_visit_cap: int = Field(default=None, description="general outpatient: the per-visit cap, when the rule set has one")
+    receipt: Optional[Receipt] = Field(default=None, description="chronic outpatient with per-claim rounding: the part above the annual deductible still to bear × ratio")
 
 
 class Tilt(_Part):
@@ -148,7 +159,7 @@ class Segment(_Part):
 
 
 class Critical(_Part):
-    omitted_when_none: ClassVar[tuple[str, ...]] = ("cap_cites",)
+    omitted_when_none: ClassVar[tuple[str, ...]] = ("cap_cites", "receipt")
 
     applies: bool
     reason: Optional[Literal["no_layer", "not_covered", "class_not_counted"]]
@@ -165,9 +176,12 @@ class Critical(_Part):
     pay: Fen
     cites: list[Cite]
     cap_cites: list[Cite] = Field(default=None, description="the annual cap's citation, when the rule set has the layer")
+    receipt: Optional[Receipt] = Field(default=None, description="per-claim rounding: Σ of the segments' parts × ratios, rounded once")
 
 
 class Assistance(_Part):
+    omitted_when_none: ClassVar[tuple[str, ...]] = ("receipt",)
+
     applies: bool
     reason: Optional[Literal["no_layer", "no_scheme", "not_covered", "class_not_counted"]]
     scheme: Optional[str]
@@ -183,6 +197,7 @@ class Assistance(_Part):
     left: Fen
     pay: Fen
     cites: list[Cite]
+    receipt: Optional[Receipt] = Field(default=None, description="per-claim rounding: the part above the deductible still to bear × ratio, rounded once")
 
 
 class Patient(_Part):

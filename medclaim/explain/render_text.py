@@ -175,6 +175,7 @@ def _basic_lines(c: dict[str, Any], L: Labels) -> list[Line]:
     if b["method"] != "reported":
         how = L(f"basic.raw_how.{b['method']}") if b["method"] else ""
         out.append(Line("row", L("basic.raw"), yuan(b["raw"]), how, level=1))
+        out += _receipt_lines(b.get("receipt"), L)
         if "per_visit_cap" in b:
             out.append(Line("text", L("basic.per_visit_cap", amount=yuan(b["per_visit_cap"])), level=2))
             out += _cite_lines(b["cites"], L, 2)
@@ -188,6 +189,28 @@ def _basic_lines(c: dict[str, Any], L: Labels) -> list[Line]:
         out += _cite_lines(cap["cites"], L, 2)
     out.append(Line("row", L("basic.pay"), yuan(b["pay"]), level=1, emphasis=True))
     return out
+
+
+def exact_yuan(fen_bp: int) -> str:
+    """fen × basis points as yuan with every digit it has: 65,000 → '0.065' (6.5 fen)."""
+    sign = "-" if fen_bp < 0 else ""
+    fen, rest = divmod(abs(fen_bp), 10_000)
+    text = f"{fen // 100:,}.{fen % 100:02d}{rest:04d}".rstrip("0")
+    whole, _, dec = text.partition(".")
+    return f"{sign}{whole}.{dec.ljust(2, '0')}"
+
+
+def _receipt_lines(rc: dict[str, Any] | None, L: Labels) -> list[Line]:
+    """The receipt's arithmetic: this claim's part × ratio (or Σ over the segments), exactly, and
+    the figure it rounds to — once per claim and layer."""
+    if not rc:
+        return []
+    exact = exact_yuan(rc["exact"])
+    if rc["part"] is not None:
+        how = L("receipt.product", part=yuan(rc["part"]), ratio=pct(rc["ratio_bp"]), exact=exact)
+    else:
+        how = L("receipt.sum", exact=exact)
+    return [Line("row", L("receipt.rounded"), yuan(rc["rounded"]), how, level=1)]
 
 
 def _critical_lines(c: dict[str, Any], L: Labels) -> list[Line]:
@@ -217,6 +240,7 @@ def _critical_lines(c: dict[str, Any], L: Labels) -> list[Line]:
         detail = L("critical.band_detail", base=yuan(g["base"]), ratio=pct(g["ratio_bp"]))
         out.append(Line("row", L("critical.band", bound=bound), yuan(g["pay"]) if g["pay"] is not None else "", detail, level=1))
         out += _cite_lines(g["cites"], L, 2)
+    out += _receipt_lines(k.get("receipt"), L)
     if k["cap"] is not None:
         out.append(Line("row", L("critical.cap"), yuan(k["cap"]), level=1))
         out += _cite_lines(k.get("cap_cites", []), L, 2)
@@ -241,6 +265,7 @@ def _assistance_lines(c: dict[str, Any], L: Labels) -> list[Line]:
     if a["deductible"]:
         out.append(Line("row", L("assistance.deductible"), yuan(a["deductible"]), level=1))
     out.append(Line("row", L("assistance.ratio"), pct(a["ratio_bp"]), level=1))
+    out += _receipt_lines(a.get("receipt"), L)
     if a["limit"] is not None:
         out.append(Line("row", L("assistance.limit"), yuan(a["limit"]), L("assistance.used", before=yuan(a["used_before"]), after=yuan(a["used_after"]), left=yuan(a["left"])), level=1))
     else:
