@@ -34,6 +34,7 @@ class Unit(str, Enum):
     DATE = "date"
     FLAG = "flag"  # true / false
     TEXT = "text"  # ids, codes, names — never a number, even when made of digits
+    FEN_BP = "fen_bp"  # fen × basis points: an exact product before rounding (÷ 10,000 = fen)
 
 
 F, B, C, Y, D, G, T = Unit.FEN, Unit.BP, Unit.COUNT, Unit.YEAR, Unit.DATE, Unit.FLAG, Unit.TEXT
@@ -44,7 +45,7 @@ PEOPLE: dict[str, Unit] = {
     "fixmedins_code": T, "fixmedins_name": T, "dept": T, "dise_codg": T, "dise_name": T,
     "begndate": D, "enddate": D, "year": Y,
     "med_type": T, "benefit_class": T, "hosp_lv": T, "tier": T, "pay_loc": T, "place": T, "refl_flag": G,
-    "psn_idet_type": T, "identity": T, "benefit_start": D,
+    "psn_idet_type": T, "claim_idet_type": T, "identity": T, "benefit_start": D, "coverage_end": D,
     "medfee_sumamt": F, "fulamt_ownpay_amt": F, "overlmt_selfpay": F, "preselfpay_amt": F, "inscp_scp_amt": F,
     "act_pay_dedc": F, "hifp_pay": F, "hifmi_pay": F, "maf_pay": F, "fund_pay_sumamt": F, "psn_part_amt": F,
     "reported_hifp_pay": F, "reported_hifmi_pay": F, "reported_maf_pay": F, "reported_act_pay_dedc": F,
@@ -52,7 +53,7 @@ PEOPLE: dict[str, Unit] = {
     "ytd_claims": C, "ytd_admissions": C, "ytd_medfee": F, "ytd_hifp": F, "ytd_hifmi": F, "ytd_maf": F,
     "ytd_psn_part": F, "ytd_critical_base": F,
     "basic_cap_reached": G, "critical_threshold_reached": G, "critical_cap_reached": G,
-    "not_covered": G, "not_covered_reason": T,
+    "not_covered": G, "not_covered_reason": T, "identity_mismatch": G,
     "late": G, "is_reversal": G, "reverses_entry": C, "reversal_reason": T,
     "ruleset_id": T, "ruleset_version": T, "run": C, "entry_no": C, "source_file": T, "source_row": C,
 }
@@ -62,12 +63,15 @@ INTERNAL: dict[str, Unit] = {
     "fixed_hifp_raw": F, "fixed_dedc": F, "entry_rank": C, "run_start": G, "covered": G,
     "scope": F, "pre": F, "dedc": F, "ratio_bp": B, "hifp_raw": F, "ytd_chronic_scope": F,
     "ip_admission_no": C, "ytd_assist_base": F, "ip_ratio_base": B,
+    "fixed_hifp_pay": F, "fixed_hifmi_pay": F, "fixed_maf_pay": F,
+    "co_part": F, "ma_part": F, "ci_before_cap": F, "ma_before_limit": F,
+    "ci_product": Unit.FEN_BP, "co_product": Unit.FEN_BP, "ma_product": Unit.FEN_BP,
 }
 #: Families of engine columns, by name (first match wins).
 INTERNAL_PATTERNS: list[tuple[re.Pattern[str], Unit]] = [
     (re.compile(p), u)
     for p, u in [
-        (r"^(ytd_cap_|cap_in_|cap_cut_|open_)", F),
+        (r"^(ytd_cap_|cap_in_|cap_cut_|fixed_cap_|open_)", F),
         (r"(_ratio|_points|_factor|_bp)$", B),
         (r"^ci_band\d+_(base|pay)$", F),
         (r"^(ip_deductible_base|ip_deductible|ci_base|ci_threshold|ci_cap|ci_cap_cut|ma_base|ma_deductible|ma_limit)$", F),

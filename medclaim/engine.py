@@ -337,6 +337,11 @@ def basic_chronic_outpatient(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     band = [BandExpr(lower=d, upper=None, ratio_bp=co.ratio.value)]
     # per claim: this claim's part above the deductible still to bear × ratio, rounded on its own
     raw = per_claim_banded(after, pl.col("co_x"), band) if per_claim_rounding(rs) else banded_share(after, pl.col("co_x"), band, None)
+    if per_claim_rounding(rs):  # the receipt's figures, for explain
+        lf = lf.with_columns(
+            co_part=pl.when(this).then(band_part(after, pl.col("co_x"), band[0])),
+            co_product=pl.when(this).then(per_claim_product(after, pl.col("co_x"), band)),
+        )
     return lf.with_columns(
         dedc=pl.when(this).then(capped_share(after, pl.col("co_x"), d)).otherwise(pl.col("dedc")),
         ratio_bp=pl.when(this).then(pl.lit(co.ratio.value, dtype=I64)).otherwise(pl.col("ratio_bp")),
@@ -419,14 +424,14 @@ def critical_illness(lf: pl.LazyFrame, rs: RuleSet, passes: int = CAP_PASSES) ->
     The base (policy scope − basic payment + counted class-B self-pay) is integer fen, so the
     cumulative base before and after a claim gives its part in each segment exactly.  Per claim,
     Σ part × ratio is rounded once and the annual cap limits it to the room left; cumulative, the
-    share is F(after) − F(before).  ``ci_uncapped`` is this claim's payment before the cap.
+    share is F(after) − F(before).  ``ci_before_cap`` is this claim's payment before the cap.
     """
     ci = rs.critical
     if ci is None:
         zero = pl.lit(0, dtype=I64)
         return lf.with_columns(
             ci_base=zero, ci_threshold=zero, ci_ratio_points=zero, ci_cap=pl.lit(None, dtype=I64), ci_cap_cut=zero,
-            ci_product=zero, ci_uncapped=zero, ytd_critical_base=opening("ytd_critical_base"), hifmi_pay=zero,
+            ci_product=zero, ci_before_cap=zero, ytd_critical_base=opening("ytd_critical_base"), hifmi_pay=zero,
         )
     base = pl.when(in_classes(ci.classes) & pl.col("covered")).then(pl.col("scope") - pl.col("hifp_pay") + pl.col("pre")).otherwise(0)
     tilt = ci.identity_tilt
@@ -472,17 +477,17 @@ def critical_illness(lf: pl.LazyFrame, rs: RuleSet, passes: int = CAP_PASSES) ->
     uncapped = through(len(bands))
     lf = lf.with_columns(**{f"ci_band{i}_pay": through(i + 1) - through(i) for i in range(len(bands))})
     if not per_claim_rounding(rs):
-        return lf.with_columns(ci_uncapped=uncapped, hifmi_pay=banded_share(after, x, bands, cap_expr)).with_columns(
-            ci_cap_cut=pl.col("ci_uncapped") - pl.col("hifmi_pay")
+        return lf.with_columns(ci_before_cap=uncapped, hifmi_pay=banded_share(after, x, bands, cap_expr)).with_columns(
+            ci_cap_cut=pl.col("ci_before_cap") - pl.col("hifmi_pay")
         )
     # a reversal gives back what its original paid; the cap limits a claim to the room left under
     # the cap of its own identity, on what the year has paid so far
     rev = pl.col("is_reversal") & pl.col("fixed_hifmi_pay").is_not_null()
-    lf = lf.with_columns(ci_uncapped=pl.when(rev).then(pl.col("fixed_hifmi_pay")).otherwise(uncapped))
+    lf = lf.with_columns(ci_before_cap=pl.when(rev).then(pl.col("fixed_hifmi_pay")).otherwise(uncapped))
     barrier = pl.when(pl.col("is_reversal")).then(pl.lit(NO_CAP, dtype=I64)).otherwise(cap_expr if cap_expr is not None else NO_CAP)
-    lf = room_limited(lf, "ci_uncapped", "_ci_paid", opening("ytd_hifmi"), barrier, passes)
+    lf = room_limited(lf, "ci_before_cap", "_ci_paid", opening("ytd_hifmi"), barrier, passes)
     paid = pl.col("_ci_paid") - before_in_run(pl.col("_ci_paid"), opening("ytd_hifmi"))
-    return lf.with_columns(hifmi_pay=paid).with_columns(ci_cap_cut=pl.col("ci_uncapped") - pl.col("hifmi_pay")).drop("_ci_paid")
+    return lf.with_columns(hifmi_pay=paid).with_columns(ci_cap_cut=pl.col("ci_before_cap") - pl.col("hifmi_pay")).drop("_ci_paid")
 
 
 def floored_running_total(lf: pl.LazyFrame, x: str, total: str, opening_total: pl.Expr) -> pl.LazyFrame:
@@ -514,7 +519,7 @@ def medical_assistance(lf: pl.LazyFrame, rs: RuleSet, passes: int = CAP_PASSES) 
     ma = rs.assistance
     if ma is None or not ma.schemes:
         return lf.with_columns(
-            ma_base=pl.lit(0, dtype=I64), ma_uncapped=pl.lit(0, dtype=I64), ytd_assist_base=opening("ytd_assist_base"),
+            ma_base=pl.lit(0, dtype=I64), ma_before_limit=pl.lit(0, dtype=I64), ytd_assist_base=opening("ytd_assist_base"),
             maf_pay=pl.lit(0, dtype=I64),
         )
     has_scheme = pl.col("ident").is_in([rs.identities.index(k) for k in ma.schemes])
@@ -533,13 +538,18 @@ def medical_assistance(lf: pl.LazyFrame, rs: RuleSet, passes: int = CAP_PASSES) 
     band = [BandExpr(lower=pl.col("ma_deductible"), upper=None, ratio_bp=pl.col("ma_ratio"))]
     after, x, limit = pl.col("ytd_assist_base"), pl.col("ma_base"), pl.col("ma_limit").fill_null(NO_CAP)
     if not per_claim_rounding(rs):
-        return lf.with_columns(ma_uncapped=banded_share(after, x, band, None), maf_pay=banded_share(after, x, band, limit))
+        return lf.with_columns(ma_before_limit=banded_share(after, x, band, None), maf_pay=banded_share(after, x, band, limit))
     # the receipt: this claim's part above the deductible still to bear × ratio, rounded once; the
     # limit of its identity then takes the room left.  A reversal gives back what its original paid.
     rev = pl.col("is_reversal") & pl.col("fixed_maf_pay").is_not_null()
-    lf = lf.with_columns(ma_uncapped=pl.when(rev).then(pl.col("fixed_maf_pay")).otherwise(per_claim_banded(after, x, band)))
+    lf = lf.with_columns(
+        ma_before_limit=pl.when(rev).then(pl.col("fixed_maf_pay")).otherwise(per_claim_banded(after, x, band)),
+        # the receipt's figures, for explain: the part above the deductible still to bear, × ratio
+        ma_part=pl.when(~rev).then(band_part(after, x, band[0])),
+        ma_product=pl.when(~rev).then(per_claim_product(after, x, band)),
+    )
     barrier = pl.when(pl.col("is_reversal")).then(pl.lit(NO_CAP, dtype=I64)).otherwise(limit)
-    lf = room_limited(lf, "ma_uncapped", "_ma_paid", opening("ytd_maf"), barrier, passes)
+    lf = room_limited(lf, "ma_before_limit", "_ma_paid", opening("ytd_maf"), barrier, passes)
     paid = pl.col("_ma_paid") - before_in_run(pl.col("_ma_paid"), opening("ytd_maf"))
     return lf.with_columns(maf_pay=paid).drop("_ma_paid")
 

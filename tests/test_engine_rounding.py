@@ -59,5 +59,5 @@ def test_per_claim_cap_limits_the_rounded_payment_to_the_room_left():
     rows = [claim(setl_id="D1", psn_idet_type="低保对象", med_type="9901", inscp_scp_amt=15_600_00, begndate="2021-04-01", enddate="2021-04-01"),
             claim(setl_id="D2", psn_idet_type="低保对象", med_type="9901", inscp_scp_amt=100_00, begndate="2021-04-02", enddate="2021-04-02")]
     led = by_id(settle(rows, "full"))
-    assert (led["D1"]["ma_uncapped"], led["D1"]["maf_pay"]) == (10_010_00, 10_000_00)
-    assert (led["D2"]["ma_uncapped"], led["D2"]["maf_pay"], led["D2"]["ytd_maf"]) == (70_00, 0, 10_000_00)
+    assert (led["D1"]["ma_before_limit"], led["D1"]["maf_pay"]) == (10_010_00, 10_000_00)
+    assert (led["D2"]["ma_before_limit"], led["D2"]["maf_pay"], led["D2"]["ytd_maf"]) == (70_00, 0, 10_000_00)

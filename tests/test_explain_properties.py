@@ -106,13 +106,19 @@ def expected(row: dict[str, Any]) -> dict[str, Any]:
         caps = [c for c in RS.basic.annual_caps if cls in c.classes]
         for i, cap in enumerate(caps):
             p = f"steps.basic.caps[{i}]"
+            # per-claim rounding: the cap's running total is what was paid under it, so the total
+            # before this claim is after − (brought − cut); shown as before + brought
+            before = row[f"ytd_cap_{cap.name}"] - row[f"cap_in_{cap.name}"] + row[f"cap_cut_{cap.name}"]
             e |= {
                 f"{p}.limit": cap.value,
                 f"{p}.this_claim": row[f"cap_in_{cap.name}"],
-                f"{p}.after": row[f"ytd_cap_{cap.name}"],
-                f"{p}.before": diff(f"ytd_cap_{cap.name}", f"cap_in_{cap.name}"),
+                f"{p}.after": before + row[f"cap_in_{cap.name}"],
+                f"{p}.before": before,
                 f"{p}.cut": row[f"cap_cut_{cap.name}"],
             }
+        if cls == "chronic_outpatient" and row["co_product"] is not None:  # the receipt: part above the deductible still to bear × ratio
+            e |= {"steps.basic.receipt.part": row["co_part"], "steps.basic.receipt.ratio_bp": row["ratio_bp"],
+                  "steps.basic.receipt.exact": row["co_product"], "steps.basic.receipt.rounded": row["hifp_raw"]}
     e |= {
         "steps.critical.base": row["ci_base"],
         "steps.critical.after": row["ytd_critical_base"],
@@ -123,6 +129,8 @@ def expected(row: dict[str, Any]) -> dict[str, Any]:
         "steps.critical.cap_cut": row["ci_cap_cut"],
         "steps.critical.pay": row["hifmi_pay"],
     }
+    if row["covered"] and cls in RS.critical.classes:  # the receipt: Σ band parts × ratios, rounded once
+        e |= {"steps.critical.receipt.exact": row["ci_product"], "steps.critical.receipt.rounded": row["ci_before_cap"]}
     for i, band in enumerate(RS.critical.segments.bands):
         p = f"steps.critical.segments[{i}]"
         e |= {
@@ -151,6 +159,13 @@ def expected(row: dict[str, Any]) -> dict[str, Any]:
             "steps.assistance.limit": row["ma_limit"],
             "steps.assistance.left": None if row["ma_limit"] is None else diff("ma_limit", "ytd_maf"),
         }
+        if row["covered"] and cls in RS.assistance.classes:
+            e |= {
+                "steps.assistance.receipt.part": row["ma_part"],
+                "steps.assistance.receipt.ratio_bp": row["ma_ratio"],
+                "steps.assistance.receipt.exact": row["ma_product"],
+                "steps.assistance.receipt.rounded": row["ma_before_limit"],
+            }
     ytd = {
         "claims": "ytd_claims", "admissions": "ytd_admissions", "medfee_sumamt": "ytd_medfee", "hifp_pay": "ytd_hifp",
         "hifmi_pay": "ytd_hifmi", "maf_pay": "ytd_maf", "psn_part_amt": "ytd_psn_part", "critical_base": "ytd_critical_base",

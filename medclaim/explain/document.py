@@ -62,12 +62,11 @@ def _per_claim(ref: RuleRef) -> bool:
     return ref.rs.ruleset.rounding == "per_claim"
 
 
-def _receipt(before: int | None, after: int | None, lower: int | None, ratio_bp: int | None, rounded: int | None) -> dict[str, Any] | None:
-    """This claim's part above ``lower`` of a cumulative amount × ratio, exactly, and as rounded."""
-    if None in (before, after, lower, ratio_bp, rounded):
+def _receipt(part: int | None, ratio_bp: int | None, exact: int | None, rounded: int | None) -> dict[str, Any] | None:
+    """The engine's receipt figures (this claim's part × ratio, exactly, and as rounded), as kept."""
+    if exact is None or rounded is None:
         return None
-    part = max(after - lower, 0) - max(before - lower, 0)
-    return {"part": part, "ratio_bp": ratio_bp, "exact": part * ratio_bp, "rounded": rounded}
+    return {"part": part, "ratio_bp": ratio_bp, "exact": exact, "rounded": rounded}
 
 
 def explain_person(
@@ -309,8 +308,7 @@ def _basic(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
         }
         out["ratio"] = _plain_ratio(r, [ref.cite("basic.chronic_outpatient.ratio")])
         if _per_claim(ref):
-            d = out["deductible"]
-            out["receipt"] = _receipt(d["cumulative_before"], d["cumulative_after"], d["amount"], co.ratio.value, r.int("hifp_raw"))
+            out["receipt"] = _receipt(r.int("co_part"), co.ratio.value, r.int("co_product"), r.int("hifp_raw"))
     elif cls == "two_diseases" and b.two_diseases is not None:
         out["method"] = "two_diseases"
         out["ratio"] = _plain_ratio(r, [ref.cite("basic.two_diseases.ratio")])
@@ -320,9 +318,9 @@ def _basic(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
         this, cut = r.int(f"cap_in_{cap.name}"), r.int(f"cap_cut_{cap.name}")
         before = r.diff(f"ytd_cap_{cap.name}", f"cap_in_{cap.name}")
         if _per_claim(ref) and None not in (before, cut):
-            # per claim the running total is what was paid under the cap: before it, the total
-            # less what this claim paid; shown as before + this claim, the room left cutting it
-            before += cut
+            # per claim the running total is what was paid under the cap: before this claim it is
+            # the total less what this claim paid (brought minus cut); shown as before + this claim
+            before = before + cut
         out["caps"].append(
             {
                 "name": cap.name,
@@ -405,8 +403,8 @@ def _critical(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
             }
         )
     out["cap_cites"] = _cites(ref.cite("critical.annual_cap"))
-    if _per_claim(ref) and out["applies"] and r.int("ci_product") is not None:
-        out["receipt"] = {"part": None, "ratio_bp": None, "exact": r.int("ci_product"), "rounded": r.int("ci_uncapped")}
+    if _per_claim(ref) and out["applies"]:
+        out["receipt"] = _receipt(None, None, r.int("ci_product"), r.int("ci_before_cap"))
     return out
 
 
@@ -447,6 +445,6 @@ def _assistance(r: _Row, ref: RuleRef, covered: bool) -> dict[str, Any]:
     out["left"] = r.diff("ma_limit", "ytd_maf") if out["limit"] is not None else None
     out["cites"] = _cites(ref.cite("assistance.basis"), ref.cite(f"assistance.schemes.{ident}"))
     if _per_claim(ref) and out["applies"]:
-        out["receipt"] = _receipt(out["before"], out["after"], out["deductible"], out["ratio_bp"], r.int("ma_uncapped"))
+        out["receipt"] = _receipt(r.int("ma_part"), out["ratio_bp"], r.int("ma_product"), r.int("ma_before_limit"))
     return out
 
