@@ -40,11 +40,12 @@ from typing import Any
 import polars as pl
 
 from .engine import KEYS
-from .columns import write_parquet
-from .output import TMP_MARK, write_atomic
+from .output import TMP_MARK, atomic_path, write_atomic
+from .parquet import ParquetStream, write_frame
+from .recompute import PER_CLAIM_CLASSES
 from .rules import RuleBook
 from .schema import CLAIM_COLUMNS, RejectReason, empty_rejects
-from .settle import Settlement, check_invariants, settle_claims
+from .settle import Handover, Settlement, check_invariants, lean, ledger_schema, settle_claims, take
 from .status import Exit
 
 FORMAT = "medclaim.ledger/1"
@@ -63,8 +64,6 @@ ENTRY_COLUMNS = {
 }
 #: The last settled claim of a person-year, in settlement order (for late detection).
 LAST_COLUMNS = {"last_enddate": "enddate", "last_begndate": "begndate", "last_setl_id": "setl_id"}
-#: Classes whose basic payment and deductible are per claim: a reversal takes them back as they were.
-PER_CLAIM_CLASSES = ["inpatient", "general_outpatient", "two_diseases"]
 #: Input amounts a reversal negates.
 REVERSED_AMOUNTS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "reported_hifp_pay"]
 
@@ -435,12 +434,13 @@ def sorts_before(a: list[str], b: list[str]) -> pl.Expr:
     return (e < le) | ((e == le) & ((bg < lb) | ((bg == lb) & (s < ls))))
 
 
-def merge_accumulator(old: pl.DataFrame | None, closing: pl.DataFrame, entries: pl.DataFrame) -> pl.DataFrame:
+def merge_accumulator(old: pl.DataFrame | None, closing: pl.DataFrame, run_last: pl.DataFrame) -> pl.DataFrame:
     """The accumulator after a run: ``closing`` (every person-year's running totals after the run)
-    with each person-year's last settled claim — the later of the old one and the run's."""
+    with each person-year's last settled claim — the later of the old one and the run's
+    (``run_last``: ``last_claims`` of the run's entries, or of each chunk, combined)."""
     closing = closing.select(KEYS + sorted(ytd_columns(closing)))
     last = list(LAST_COLUMNS)
-    run_last = last_claims(entries).lazy().rename({a: f"{a}__run" for a in last})
+    run_last = run_last.lazy().rename({a: f"{a}__run" for a in last})
     acc = closing.lazy()
     if old is not None and "last_enddate" in old.columns:
         acc = acc.join(old.lazy().select(KEYS + last), on=KEYS, how="left", maintain_order="left")
@@ -455,6 +455,14 @@ def merge_accumulator(old: pl.DataFrame | None, closing: pl.DataFrame, entries: 
         .drop(run_cols)
         .collect()
     )
+
+
+def combine_last(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """One row per person-year from several ``last_claims`` results (chunks, rule-set periods)."""
+    if len(parts) == 1:
+        return parts[0]
+    both = pl.concat(parts, how="vertical_relaxed").rename({a: c for a, c in LAST_COLUMNS.items()})
+    return last_claims(both.with_columns(is_reversal=pl.lit(False)))
 
 
 def late_flag(ledger: pl.DataFrame, acc: pl.DataFrame | None) -> pl.DataFrame:
@@ -475,16 +483,82 @@ def late_flag(ledger: pl.DataFrame, acc: pl.DataFrame | None) -> pl.DataFrame:
 
 
 @dataclass
+class PreparedPart:
+    """A run's entries, written but not committed: a file under a temporary name that the commit
+    renames to ``file``.  Whatever engine wrote it (the local one chunk by chunk, or executors of a
+    cluster), ``Ledger.commit`` takes it the same way."""
+
+    file: str  # final name, relative to the ledger directory (parts/run-NNNNNN.parquet)
+    tmp: Path  # where it is now
+    rows: int
+
+
+class PartWriter:
+    """Writes a run's entries chunk by chunk to a temporary part file in ``parts/``."""
+
+    def __init__(self, root: Path, run: int, schema: pl.Schema):
+        (root / PARTS).mkdir(parents=True, exist_ok=True)
+        self.file = part_name(run)
+        self.schema = pl.Schema({**schema, **ENTRY_COLUMNS})
+        self.stream: ParquetStream | None = None
+        self.tmp = atomic_path(root / self.file)
+
+    def write(self, chunk: pl.DataFrame) -> None:
+        if self.stream is None:  # descriptive columns the rule book's schema cannot know come last
+            extra = {c: t for c, t in chunk.schema.items() if c not in self.schema}
+            self.stream = ParquetStream(self.tmp, pl.Schema({**self.schema, **extra}))
+        self.stream.write(chunk)
+
+    def close(self) -> PreparedPart | None:
+        if self.stream is None:
+            return None
+        if self.stream.rows == 0:  # nothing settled: no part
+            self.stream.abort()
+            return None
+        self.stream.close()
+        return PreparedPart(self.file, self.tmp, self.stream.rows)
+
+    def abort(self) -> None:
+        if self.stream is not None:
+            self.stream.abort()
+
+
+def prepared_part(root: Path, run: int, entries: pl.DataFrame) -> PreparedPart | None:
+    """A run's entries held in memory (reversals: a handful) as a prepared part."""
+    if entries.height == 0:
+        return None
+    writer = PartWriter(root, run, entries.schema)
+    writer.write(entries)
+    return writer.close()
+
+
+@dataclass
 class RunPlan:
-    """One run's outcome before it is committed."""
+    """One run's outcome before it is committed: its entries are written to prepared parts
+    (never all held in memory), the accumulator after the run is computed."""
 
     run: int
     kind: str  # settle | reverse
-    entries: pl.DataFrame  # the new part, settlement order, store columns stamped
+    parts: list[PreparedPart]  # the run's entries, settlement order, store columns stamped
     rejects: pl.DataFrame  # rows not settled (incl. already_settled / already_reversed)
     accumulator: pl.DataFrame | None  # the accumulator after the run (None: unchanged)
-    settlement: Settlement
+    settlement: Settlement  # rejects and closing balances (its ledger is empty for a streamed run)
     counts: dict[str, int] = field(default_factory=dict)
+    late_examples: list[str] = field(default_factory=list)  # a few setl_ids of late claims
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts)
+
+    def read_entries(self) -> pl.DataFrame:
+        """The run's entries (reads the prepared parts: for small runs and tests)."""
+        if not self.parts:
+            return pl.DataFrame()
+        return pl.concat([pl.read_parquet(p.tmp) for p in self.parts], how="diagonal_relaxed")
+
+    def discard(self) -> None:
+        for p in self.parts:
+            p.tmp.unlink(missing_ok=True)
 
 
 def stamp(ledger: pl.DataFrame, run: int, entries_before: int) -> pl.DataFrame:
@@ -538,18 +612,26 @@ def settled_state(root: Path, head: Head, ids: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) -> RunPlan:
-    """Settle new claims after everything the ledger holds.
+def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: RuleBook,
+                on_chunk: Callable[[pl.DataFrame], None] | None = None) -> RunPlan:
+    """Settle new claims after everything the ledger holds, writing the run's part chunk by chunk.
 
     Claims whose setl_id is already settled (and not reversed) are rejected as ``already_settled``;
     each person-year opens with the accumulator's running totals; a claim that sorts before the
-    person-year's last settled claim is flagged ``late`` (it is still settled after it).
+    person-year's last settled claim is flagged ``late`` (it is still settled after it).  Each
+    settled chunk (whole person-years) is flagged, numbered, written and handed to ``on_chunk``
+    (e.g. the run summary), then dropped: memory holds the claims, the accumulator and one chunk.
     """
     run = head.run + 1
+    claims = take(claims)
     state = settled_state(root, head, claims.select("setl_id"))
     active = state.filter(pl.col("net") > 0)
-    repeated = claims.join(active, on="setl_id", how="inner")
-    fresh = claims.join(active, on="setl_id", how="anti")
+    if active.height:
+        repeated = claims.join(active, on="setl_id", how="inner")
+        fresh = claims.join(active, on="setl_id", how="anti")
+    else:  # the usual monthly run: nothing repeated, no copy of the claims
+        repeated, fresh = claims.clear().join(active, on="setl_id", how="inner"), claims
+    del claims
     resettled = fresh.join(state.filter(pl.col("net") <= 0), on="setl_id", how="semi").height
     rejects = _reject(
         repeated,
@@ -558,22 +640,44 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) ->
     )
     acc = read_accumulator(root, head)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
-    settlement = settle_claims(fresh, book, openings)
-    ledger = stamp(late_flag(settlement.ledger, acc), run, head.entries)
-    new_acc = merge_accumulator(acc, settlement.closing, ledger) if ledger.height else None
+    writer = PartWriter(root, run, ledger_schema(book))
+    lasts: list[pl.DataFrame] = []
+    late = {"n": 0, "examples": []}
+
+    def sink(chunk: pl.DataFrame) -> None:
+        chunk = stamp(late_flag(lean(chunk), acc), run, head.entries + writer_rows())
+        writer.write(chunk)
+        lasts.append(last_claims(chunk))
+        flagged = chunk.filter(pl.col("late"))
+        late["n"] += flagged.height
+        late["examples"] += flagged["setl_id"].head(5 - len(late["examples"])).to_list()
+        if on_chunk is not None:
+            on_chunk(chunk)
+
+    def writer_rows() -> int:
+        return writer.stream.rows if writer.stream is not None else 0
+
+    try:
+        settlement = settle_claims(Handover(fresh), book, openings, sink=sink)
+        part = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    new_acc = merge_accumulator(acc, settlement.closing, combine_last(lasts)) if part is not None else None
     return RunPlan(
         run=run,
         kind="settle",
-        entries=ledger,
+        parts=[part] if part is not None else [],
         rejects=pl.concat([rejects, settlement.rejects]),
         accumulator=new_acc,
         settlement=settlement,
         counts={
             "already_settled": repeated.height,
-            "late_claims": int(ledger["late"].sum()) if ledger.height else 0,
+            "late_claims": late["n"],
             "resettled": resettled,
             "reversals": 0,
         },
+        late_examples=late["examples"],
     )
 
 
@@ -635,7 +739,7 @@ def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, re
     counts = {"reversals": 0, "already_reversed": refused.height, "already_settled": 0, "late_claims": 0, "resettled": 0}
     if originals is None or originals.height == 0:
         nothing = Settlement(ledger=pl.DataFrame(), rejects=refused, closing=pl.DataFrame())
-        return RunPlan(run, "reverse", pl.DataFrame(), refused, None, nothing, counts)
+        return RunPlan(run, "reverse", [], refused, None, nothing, counts)
     claims = reversal_claims(originals, reason)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
     settlement = settle_claims(claims, book, openings)
@@ -657,12 +761,12 @@ def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, re
             f"settle it with {r['ruleset_id']} version {r['ruleset_version']} — pass the rule set the claim was settled with",
             Exit.INVALID_RULES,
         )
-    ledger = stamp(settlement.ledger.with_columns(late=pl.lit(False)), run, head.entries)
-    new_acc = merge_accumulator(acc, settlement.closing, ledger)
+    ledger = stamp(lean(settlement.ledger).with_columns(late=pl.lit(False)), run, head.entries)
+    new_acc = merge_accumulator(acc, settlement.closing, last_claims(ledger))
     return RunPlan(
         run=run,
         kind="reverse",
-        entries=ledger,
+        parts=[prepared_part(root, run, ledger)],
         rejects=refused,
         accumulator=new_acc,
         settlement=settlement,
@@ -710,8 +814,9 @@ class Ledger:
             yield lg
 
     # -- planning
-    def plan_settle(self, claims: pl.DataFrame, book: RuleBook) -> RunPlan:
-        return plan_settle(self.root, self.head, claims, book)
+    def plan_settle(self, claims: pl.DataFrame | Handover, book: RuleBook,
+                    on_chunk: Callable[[pl.DataFrame], None] | None = None) -> RunPlan:
+        return plan_settle(self.root, self.head, claims, book, on_chunk)
 
     def plan_reverse(self, setl_ids: list[str], book: RuleBook, reason: str | None = None) -> RunPlan:
         return plan_reverse(self.root, self.head, setl_ids, book, reason)
@@ -755,21 +860,22 @@ class Ledger:
 
         new = Head(run=plan.run, generation=old.generation, entries=old.entries, parts=list(old.parts), accumulator=old.accumulator,
                    run_files=list(old.run_files))
-        if plan.entries.height:
-            rel = part_name(plan.run)
-            (root / PARTS).mkdir(parents=True, exist_ok=True)
-            write_new(root / rel, lambda p: write_parquet(plan.entries, p))  # with each column's unit
-            ref = FileRef.of(root, rel, plan.entries.height)
-            ref.totals = entry_totals(plan.entries)
+        for part in plan.parts:  # written under temporary names while the run settled
+            with open(part.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(part.tmp, root / part.file)
+            ref = FileRef.of(root, part.file, part.rows)
+            ref.totals = entry_totals(pl.scan_parquet(root / part.file))  # one streaming pass over the part
             new.parts.append(ref)
-            new.entries = old.entries + plan.entries.height
+            new.entries += part.rows
+        if plan.parts:
             fsync_dir(root / PARTS)
         crash_point("after-part")
         if plan.accumulator is not None:
             new.generation = old.generation + 1
             rel = accumulator_name(new.generation)
             acc = plan.accumulator
-            write_new(root / rel, lambda p: acc.write_parquet(p, statistics=True))
+            write_new(root / rel, lambda p: write_frame(acc, p))
             new.accumulator = FileRef.of(root, rel, acc.height)
         crash_point("after-accumulator")
         run_dir = root / run_dir_name(plan.run)
@@ -795,7 +901,7 @@ class Ledger:
         new = Head(run=old.run, generation=old.generation + 1, entries=old.entries, parts=list(old.parts),
                    run_files=list(old.run_files))
         rel = accumulator_name(new.generation)
-        write_new(root / rel, lambda p: acc.write_parquet(p, statistics=True))
+        write_new(root / rel, lambda p: write_frame(acc, p))
         new.accumulator = FileRef.of(root, rel, acc.height)
         fsync_dir(root)
         write_head(root, new)
@@ -836,7 +942,7 @@ def _compare_frames(committed: pl.DataFrame, rebuilt: pl.DataFrame, what: str) -
 #: Columns ``settle.check_invariants`` looks at (verify reads only these, part by part; should the
 #: check come to need another column, verify falls back to reading whole parts).
 INVARIANT_COLUMNS = [
-    "setl_id", "is_reversal", "covered", "scope", "pre", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "hifmi_pay",
+    "setl_id", "is_reversal", "not_covered", "medfee_sumamt", "inscp_scp_amt", "preselfpay_amt", "act_pay_dedc", "hifp_pay", "hifmi_pay",
     "maf_pay", "fund_pay_sumamt", "psn_part_amt", "ytd_medfee", "ytd_hifp", "ytd_hifmi", "ytd_maf",
     "ytd_critical_base", "ytd_assist_base",
 ]
