@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 import polars as pl
 
 from . import xlsx
-from .columns import REJECTS, Unit, arrow_schema, people_columns, write_parquet
+from .columns import REJECTS, Unit, people_columns, write_parquet
 from .money import fen_to_yuan_expr
 
 #: National output fields first (spec §5), then context, running totals, flags, intermediates.

@@ -267,16 +267,31 @@ def chunk_bounds(run_start: pl.Series, chunk_rows: int) -> list[tuple[int, int]]
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
+#: Each claim's row in the period's input, carried through the sort of the keys.
+_ROW = "_claim_row"
+
+
 def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | None, chunk_rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
-    """Order the period's claims once, then settle them chunk by chunk (whole person-years per chunk)."""
+    """Order the period's claims once, then settle them chunk by chunk (whole person-years per chunk).
+
+    Only the sort keys are sorted, with each claim's row number; each chunk's claims are then
+    gathered from the input by those numbers.  A run never holds a second, ordered copy of all
+    its claims: beyond the input, memory holds the keys and one chunk.
+    """
     lazy_openings = openings.lazy() if openings is not None else None
-    ordered = engine.order_claims(claims.lazy(), rs).collect()
+    wanted = ["psn_no", rs.ruleset.benefit_year_by, "enddate", "begndate", "setl_id", "is_reversal"]
+    keys = claims.select(list(dict.fromkeys(c for c in wanted if c in claims.columns))).with_row_index(_ROW)
+    ordered = engine.order_claims(keys.lazy(), rs).collect()
     if ordered.height and ordered["psn_hash_collision"][0]:
         # two person ids share a 64-bit hash: fall back to the (slower) string sort
-        ordered = engine.order_claims_by_string(claims.lazy().with_columns(year=engine.benefit_year(rs))).collect()
-    del claims  # the ordered copy is all that is needed from here
+        ordered = engine.order_claims_by_string(keys.lazy().with_columns(year=engine.benefit_year(rs))).collect()
+    del keys
+    added = [c for c in ordered.columns if c not in claims.columns and c != _ROW]  # year, run_start, defaults …
     for lo, hi in chunk_bounds(ordered["run_start"], chunk_rows):
-        out = engine.settle_ordered(ordered.slice(lo, hi - lo).lazy(), rs, lazy_openings).collect()
+        part = ordered.slice(lo, hi - lo)
+        chunk = claims.select(pl.all().gather(part[_ROW])).hstack(part.select(added))
+        out = engine.settle_ordered(chunk.lazy(), rs, lazy_openings).collect()
+        del chunk
         yield label(out, rs)
 
 
