@@ -1,6 +1,6 @@
 """Which Parquet compression to write the ledger with: time to write and read, and size.
 
-    python -m bench.compression LEDGER.parquet [--repeat 3]
+    python -m bench.compression LEDGER.parquet [--repeat 3] [--rows N]
 
 Reads a ledger written by ``medclaim settle`` (e.g. bench/out/settle-N/ledger.parquet, kept with
 ``python -m bench.run --keep``) into memory once, then writes it with each codec and level and
@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.compression", description=__doc__.split("\n")[0])
     ap.add_argument("ledger", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rows", type=int, default=None, help="use only the first ROWS rows")
     args = ap.parse_args(argv)
-    frame = pl.read_parquet(args.ledger)
+    frame = pl.scan_parquet(args.ledger).head(args.rows).collect() if args.rows else pl.read_parquet(args.ledger)
     print(f"{frame.height:,} rows × {frame.width} columns, {frame.estimated_size() / 2**20:,.0f} MiB in memory\n")
     print("| codec | level | write s | read s | MiB on disk |")
     print("|---|---|---|---|---|")
