@@ -164,7 +164,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     each person-year opens with the accumulator's running totals; a claim that sorts before the
     person-year's last settled claim is flagged ``late`` (it is still settled after it).  Each
     settled chunk (whole person-years) is flagged, numbered, written and handed to ``on_chunk``
-    (e.g. the run summary), then dropped: memory holds the claims, the accumulator and one chunk.
+    (e.g. the run summary; with the engine's working figures, which the part does not keep), then dropped: memory holds the claims, the accumulator and one chunk.
     """
     run = head.run + 1
     claims = take(claims)
@@ -189,8 +189,8 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     late = {"n": 0, "examples": []}
 
     def sink(chunk: pl.DataFrame) -> None:
-        chunk = stamp(late_flag(lean(chunk), acc), run, head.entries + writer_rows())
-        writer.write(chunk)
+        chunk = stamp(late_flag(chunk, acc), run, head.entries + writer_rows())
+        writer.write(lean(chunk))  # the engine's working figures go to on_chunk (audit), not to the ledger
         lasts.append(last_claims(chunk))
         flagged = chunk.filter(pl.col("late"))
         late["n"] += flagged.height
