@@ -27,7 +27,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 ## Benchmark: synthetic claims (1M by default; `make bench N=10000000`): settle from scratch vs
-## a read-and-write floor, then a month settled into a ledger holding 9× as many claims.
+## the same rules in DuckDB SQL and as a plain polars script (and a read-and-write floor), then a
+## month settled into a ledger holding 9× as many claims; issue-12 targets reported (bench/README.md).
 N ?= 1000000
 bench: $(STAMP)
 	$(PY) -m bench.run --claims $(N)

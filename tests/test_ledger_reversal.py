@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import book, claim, claims_frame, cumulative, rhu
+from helpers import book, claim, claims_frame, cumulative, full_ledger, rhu
 from medclaim import store
 from medclaim.pipeline import append_claims, reverse_claims
 from medclaim.settle import check_invariants
@@ -36,8 +36,8 @@ RB = book("full")
 FUND = ["hifp_pay", "hifmi_pay", "maf_pay"]
 
 
-def entries(d: Path) -> list[dict]:
-    return store.read_ledger(d).sort("entry_no").to_dicts()
+def entries(d: Path, rb=RB) -> list[dict]:
+    return full_ledger(d, rb).sort("entry_no").to_dicts()
 
 
 def acc_row(d: Path, psn="P1", year=2021) -> dict:
@@ -108,7 +108,7 @@ def test_reversal_with_a_later_claim_leaves_it_untouched_and_nets_to_the_formula
     a = claim(setl_id="A", inscp_scp_amt=20_000 * Y, begndate="2021-01-01", enddate="2021-01-10")
     b = claim(setl_id="B", inscp_scp_amt=30_000 * Y, begndate="2021-02-01", enddate="2021-02-10")
     settle_months(tmp_path, [a], [b], rb=RB)
-    before = {e["setl_id"]: e for e in entries(tmp_path)}
+    before = {e["setl_id"]: e for e in entries(tmp_path, RB)}
     # A: (20,000 − 500) × 80 % = 15,600 basic; 大病 base 4,400 < 10,000 → 0
     assert (before["A"]["hifp_pay"], before["A"]["hifmi_pay"]) == (15_600 * Y, 0)
     # B (2nd admission, deductible 250): raw (30,000 − 250) × 80 % = 23,800, cap 20,000 leaves 4,400;
@@ -116,7 +116,7 @@ def test_reversal_with_a_later_claim_leaves_it_untouched_and_nets_to_the_formula
     assert (before["B"]["hifp_raw"], before["B"]["hifp_pay"], before["B"]["hifmi_pay"]) == (23_800 * Y, 4_400 * Y, 10_000 * Y)
 
     reverse_claims(tmp_path, ["A"], RB)
-    after = entries(tmp_path)
+    after = entries(tmp_path, RB)
     assert after[1] == before["B"]  # the later claim is final: its entry is unchanged, nothing re-settled
     rev = after[2]
     # basic: cumulative raw 39,400 → 23,800, still over the 20,000 cap → the reversal takes back 0
@@ -206,14 +206,14 @@ def test_chronic_reversal_restores_the_annual_deductible(tmp_path, rb_cumulative
     c2 = claim(setl_id="C2", med_type="14", inscp_scp_amt=1_000 * Y, begndate="2021-02-05", enddate="2021-02-05")
     settle_months(tmp_path, [c1], [c2], rb=RB)
     # C1 bears 400 of the 500 annual deductible, C2 the remaining 100, then 80 % of 900 = 720
-    e = entries(tmp_path)
+    e = entries(tmp_path, RB)
     assert (e[0]["act_pay_dedc"], e[1]["act_pay_dedc"], e[1]["hifp_pay"]) == (400 * Y, 100 * Y, 720 * Y)
     reverse_claims(tmp_path, ["C1"], RB)
-    rev = entries(tmp_path)[-1]
+    rev = entries(tmp_path, RB)[-1]
     # net chronic scope 1,000: deductible 500, basic 80 % × 500 = 400 → the reversal takes back 320
     # and bears none of the deductible: the net year has borne exactly the 500 annual deductible
     assert (rev["hifp_pay"], rev["act_pay_dedc"]) == (-320 * Y, 0)
-    assert sum(x["act_pay_dedc"] for x in entries(tmp_path)) == 500 * Y
+    assert sum(x["act_pay_dedc"] for x in entries(tmp_path, RB)) == 500 * Y
     acc = acc_row(tmp_path)
     assert acc["ytd_chronic_scope"] == 1_000 * Y and acc["ytd_hifp"] == 400 * Y
 
@@ -258,7 +258,7 @@ def test_random_reversals_keep_the_ledger_consistent(case):
                 append_claims(d, claims_frame(batch), RB)
         if reversed_ids:
             assert reverse_claims(d, reversed_ids, RB).status == Exit.OK
-        led = store.read_ledger(d)
+        led = full_ledger(d, RB)
         check_invariants(led)  # conservation per entry and in total; reversals never pay out
         assert store.verify(d) == []
         acc = store.read_accumulator(d)
@@ -291,14 +291,14 @@ def identity_change_then_reversal(d: Path, rb) -> dict:
         claim(setl_id="D", psn_idet_type="低保对象", med_type="9901", inscp_scp_amt=400 * Y, begndate="2021-01-05", enddate="2021-01-05"),
         claim(setl_id="O", med_type="9901", inscp_scp_amt=600 * Y, begndate="2021-02-05", enddate="2021-02-05"),
     ], rb=rb)
-    e = entries(d)
+    e = entries(d, rb)
     # D: 400 × 50 % = 200 (room 300); assistance base 400 − 200 = 200, under 低保's 1,000 deductible → 0
     # O: 600 × 50 % = 300, room 100 left → 100; ordinary: no assistance base
     assert [(x["hifp_pay"], x["maf_pay"], x["ma_base"]) for x in e] == [(200 * Y, 0, 200 * Y), (100 * Y, 0, 0)]
     r = reverse_claims(d, ["D"], rb)
     assert r.status == Exit.OK
     assert store.verify(d) == []
-    return entries(d)[-1]
+    return entries(d, rb)[-1]
 
 
 def test_reversal_after_an_identity_change_per_claim(tmp_path):
