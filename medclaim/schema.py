@@ -49,7 +49,7 @@ DESCRIPTIVE_SCHEMA: dict[str, pl.DataType] = {
     "certno": pl.String(),  # 证件号码 / 身份证号
     "fixmedins_code": pl.String(),  # 定点医药机构编号
     "fixmedins_name": pl.String(),  # 定点医药机构名称
-    "dept_name": pl.String(),  # 科室
+    "dept": pl.String(),  # 科室
     "dise_codg": pl.String(),  # 诊断编码
     "dise_name": pl.String(),  # 诊断名称 / 病种名称
     "med_type_name": pl.String(),  # 医疗类别名称

@@ -73,9 +73,9 @@ def test_header_variants_and_descriptive_columns(tmp_path):
     # no 人员编号 column: the ID-card number is the person key, and says so
     assert s1["psn_no"] == "341721199001011234" == s1["certno"]
     assert result.files[0].person_key == "certno"
-    assert (s1["psn_name"], s1["fixmedins_code"], s1["fixmedins_name"], s1["dept_name"], s1["dise_name"]) == (
+    assert (s1["psn_name"], s1["fixmedins_code"], s1["fixmedins_name"], s1["dept"], s1["dise_name"]) == (
         "张三", "H34172100001", "东至县人民医院", "内科", "肺炎")  # fmt: skip
-    assert s2["dept_name"] == "" and s2["medfee_sumamt"] == 20050
+    assert s2["dept"] == "" and s2["medfee_sumamt"] == 20050
     assert result.files[0].unrecognised_columns == ["序号"]
 
 

@@ -103,7 +103,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "certno": ("certno", "证件号码", "身份证号", "身份证号码", "公民身份号码", "证件号", "id_card", "id_card_no"),
     "fixmedins_code": ("fixmedins_code", "定点医药机构编号", "定点医药机构编码", "医疗机构编码", "医疗机构编号", "医院编码", "hospital_code"),
     "fixmedins_name": ("fixmedins_name", "定点医药机构名称", "医疗机构名称", "医院名称", "就诊医院", "hospital_name", "hospital"),
-    "dept_name": ("dept_name", "科室", "科室名称", "就诊科室", "department"),
+    "dept": ("dept", "科室", "科室名称", "就诊科室", "department"),
     "dise_codg": ("dise_codg", "诊断编码", "疾病编码", "主诊断编码", "病种编码", "病种编号", "diagnosis_code"),
     "dise_name": ("dise_name", "诊断名称", "疾病名称", "主诊断名称", "病种名称", "诊断", "diagnosis"),
     "med_type_name": ("med_type_name", "医疗类别名称", "医疗类型名称", "benefit_class_name"),

@@ -48,41 +48,44 @@ def read_summary(result: ReadResult) -> dict[str, Any]:
     }
 
 
-def _row_word(entry: dict[str, Any]) -> str:
-    return "line" if entry["format"] == "csv" else "row"
-
-
-def input_lines(summary: dict[str, Any]) -> list[str]:
-    """One line per notable fact about the input, for summary.txt and the terminal."""
+def input_lines(summary: dict[str, Any], L: Any) -> list[str]:
+    """One line per notable fact about the input, in the language of the labels ``L``
+    (``medclaim.explain.load_labels``; section ``summary.input``)."""
     reading = summary.get("reading")
     if not reading:
         return []
+
+    def say(key: str, **kw: Any) -> str:
+        return L(f"summary.input.{key}", **kw)
+
+    sep = L("sep")
     lines = []
     if reading.get("columns_file"):
-        lines.append(f"column mapping: {reading['columns_file']}")
+        lines.append(say("columns_file", path=reading["columns_file"]))
     footers_by_file: dict[str, list[dict[str, Any]]] = {}
     for f in reading.get("footers", []):
         footers_by_file.setdefault(f["source_file"], []).append(f)
     for entry in reading["files"]:
-        path, word = entry["path"], _row_word(entry)
+        path = entry["path"]
         if entry.get("sheet") is not None:
             not_read = entry.get("sheets_not_read") or []
-            lines.append(f"{path}: sheet '{entry['sheet']}' read" + (f"; not read: {'; '.join(not_read)}" if not_read else ""))
+            lines.append(say("sheet", path=path, sheet=entry["sheet"]) + (say("sheets_not_read", sheets=sep.join(not_read)) if not_read else ""))
         if entry["header_row"] != 1 or entry["title_rows"]:
-            titles = f" (skipped above it: {' | '.join(entry['title_rows'])})" if entry["title_rows"] else ""
-            lines.append(f"{path}: header on {word} {entry['header_row']}{titles}")
+            titles = say("titles", titles=" | ".join(entry["title_rows"])) if entry["title_rows"] else ""
+            lines.append(say("header", path=path, row=entry["header_row"]) + titles)
         if entry["footer_rows"]:
             shown = footers_by_file.get(path, [])
-            where = ", ".join(f"{word} {f['line']} ({f['kind']}: {f['text'][:40]})" for f in shown[:5])
-            more = "" if len(shown) >= entry["footer_rows"] else " …"
-            lines.append(f"{path}: {entry['footer_rows']} footer row(s) skipped, not claims: {where}{more}")
+            where = sep.join(
+                say("footer_item", row=f["line"], kind=say(f"kind.{f['kind']}"), text=f["text"][:40]) for f in shown[:5]
+            ) + ("" if len(shown) >= entry["footer_rows"] else " …")
+            lines.append(say("footers", path=path, n=entry["footer_rows"], where=where))
         if entry["person_key"] != "psn_no":
-            lines.append(f"{path}: no person-number column; the ID-card number ({entry['person_key']}) identifies each person")
+            lines.append(say("person_key", path=path, column=entry["person_key"]))
         if entry["assumed_zero"]:
-            lines.append(f"{path}: column(s) absent and taken as zero (--assume-zero): {', '.join(entry['assumed_zero'])}")
+            lines.append(say("assumed_zero", path=path, columns=sep.join(entry["assumed_zero"])))
         if entry["unrecognised_columns"]:
-            cols = ", ".join(entry["unrecognised_columns"][:30]) + (" …" if len(entry["unrecognised_columns"]) > 30 else "")
-            lines.append(f"{path}: columns not read (no field of that name; map one with --columns if it is a claim field): {cols}")
+            cols = entry["unrecognised_columns"]
+            lines.append(say("unrecognised", path=path, columns=sep.join(cols[:30]) + (" …" if len(cols) > 30 else "")))
         if entry["ignored_columns"]:
-            lines.append(f"{path}: columns left unread on purpose (mapping file, or a second column of one field): {', '.join(entry['ignored_columns'])}")
+            lines.append(say("ignored", path=path, columns=sep.join(entry["ignored_columns"])))
     return lines
