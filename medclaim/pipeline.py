@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from . import __version__
-from .io import read_claims
+from .io import ReadOptions, read_claims
 from .output import (
     DEFAULT as DEFAULT_PEOPLE,
     CsvFile,
@@ -81,6 +81,7 @@ def settle_files(
     encoding: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
     progress: Progress = NO_PROGRESS,
+    read_options: ReadOptions | None = None,
     roster: Roster | None = None,
 ) -> RunResult:
     """Settle one or more extracts from scratch into ``out_dir``.
@@ -92,9 +93,9 @@ def settle_files(
     formats = formats or []
     book = load_rulebook(rules)
     progress.stage("reading")
-    read = read_claims(inputs, encoding=encoding)
+    read = read_claims(inputs, encoding=encoding, options=read_options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = LedgerWriter(out_dir, formats, ledger_schema(book), people)
+    writer = LedgerWriter(out_dir, formats, ledger_schema(book, read.claims.schema), people)
     totals = SummaryAccumulator()
     reported = Comparison()  # the hospitals' own figures, when the extracts carry them
     progress.stage("settling", read.claims.height)
@@ -118,7 +119,7 @@ def settle_files(
         read.rows_read,
         rules=[rs.id for rs in book.periods],
         unverified=sum(len(rs.unverified()) for rs in book.periods),
-        extra={"inputs": [str(p) for p in inputs]},
+        extra={"inputs": [str(p) for p in inputs], **read.summary_fields()},
     )
     if "xlsx" in formats:
         summary["workbook_split"] = workbook_note(writer.rows, people)
@@ -324,6 +325,12 @@ def _late_message(plan: RunPlan) -> list[str]:
     ]
 
 
+def assumed_zero(read_info: dict[str, Any] | None) -> list[str]:
+    """Amount columns some input file lacked and --assume-zero took as zero (for the manifest)."""
+    files = (read_info or {}).get("reading", {}).get("files", [])
+    return sorted({c for f in files for c in f.get("assumed_zero", [])})
+
+
 def append_claims(
     ledger_dir: Path | str,
     claims: pl.DataFrame,
@@ -338,6 +345,7 @@ def append_claims(
     lock: Ledger | None = None,
     started: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
+    read_info: dict[str, Any] | None = None,
     roster: Roster | None = None,
 ) -> RunResult:
     """Settle canonical ``claims`` into the ledger at ``ledger_dir`` as one run (library entry point).
@@ -347,12 +355,13 @@ def append_claims(
     started = started or utc_now()
     if lock is None:
         with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
-            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, roster)
-    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, roster)
+            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, read_info, roster)
+    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, read_info, roster)
 
 
 def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_rejects, rows_read, inputs, formats, started,
-            people: PeopleFiles = DEFAULT_PEOPLE, roster: Roster | None = None) -> RunResult:
+            people: PeopleFiles = DEFAULT_PEOPLE, read_info: dict[str, Any] | None = None,
+            roster: Roster | None = None) -> RunResult:
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     head_before = {"run": lg.head.run, "entries": lg.head.entries}
@@ -380,6 +389,7 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
             "already_settled": c["already_settled"],
             "late_claims": c["late_claims"],
             "resettled": c["resettled"],
+            **(read_info or {}),  # how the input was read: header rows, footers, sheets, columns
         },
     )
     messages = _late_message(plan)
@@ -398,7 +408,8 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         summary["run"] = None
         return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, warnings=warnings,
                          run=None, messages=[msg])
-    manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before)
+    manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before,
+                              extra={"assume_zero": assumed_zero(read_info)})
     written = _commit(lg, plan, summary, manifest, formats or [], people)
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:
@@ -417,6 +428,7 @@ def settle_into_ledger(
     wait: float = 0.0,
     people: PeopleFiles = DEFAULT_PEOPLE,
     progress: Progress = NO_PROGRESS,
+    read_options: ReadOptions | None = None,
     roster: Roster | None = None,
 ) -> RunResult:
     """Settle extracts as the next run of the persistent ledger in ``ledger_dir``."""
@@ -424,11 +436,12 @@ def settle_into_ledger(
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
     with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
         progress.stage("reading")
-        read = read_claims(inputs, encoding=encoding)
+        read = read_claims(inputs, encoding=encoding, options=read_options)
         meta = inputs_manifest(inputs, read.files)
         progress.stage("settling")
         # the reader hands its claims over: the run frees them as soon as they are ordered
-        return _append(lg, read, book, rules, read.rejects, read.rows_read, meta, formats, started, people, roster)
+        return _append(lg, read, book, rules, read.rejects, read.rows_read, meta, formats, started, people,
+                       read.summary_fields(), roster)
 
 
 def reverse_claims(

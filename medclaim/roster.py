@@ -25,9 +25,9 @@ from pathlib import Path
 import polars as pl
 
 from .io.errors import InputFileError
-from .io.headers import normalise_header
+from .io.headers import Vocabulary, normalise_header
 from .io.parse import clean_text, needs_text, parse_date_text, parse_date_typed, parse_id
-from .io.sources import column_name, load_table
+from .io.sources import TableOptions, column_name, load_table
 from .rules import RuleSet
 
 #: roster field -> accepted headers (national-style code first, then Chinese, then English).
@@ -44,6 +44,8 @@ ROSTER_ALIASES: dict[str, tuple[str, ...]] = {
 ROSTER_REQUIRED = ("psn_no",)
 DATE_FIELDS = ("idet_begndate", "idet_enddate", "insu_date", "pay_date", "birth_date", "coverage_end")
 _LOOKUP = {normalise_header(a): f for f, aliases in ROSTER_ALIASES.items() for a in aliases}
+#: how the claims reader finds a roster's header row (title rows, footers, sheets: as for claims)
+ROSTER = Vocabulary(ROSTER_ALIASES, ROSTER_REQUIRED, what="roster")
 
 ROSTER_SCHEMA = {
     "psn_no": pl.String,
@@ -98,7 +100,16 @@ def _map_headers(labels: list[str], name: str) -> dict[str, int]:
 
 def _read_one(path: Path, encoding: str | None) -> pl.DataFrame:
     name = str(path)
-    table = load_table(path, name, encoding)
+    try:
+        tables = load_table(path, name, TableOptions(encoding=encoding, vocabulary=ROSTER))
+    except RosterError:
+        raise
+    except InputFileError as exc:
+        raise RosterError(exc.file, exc.message) from exc
+    return pl.concat([_read_table(table, table.name or name) for table in tables])
+
+
+def _read_table(table, name: str) -> pl.DataFrame:
     columns = _map_headers(table.labels, name)
     raw = table.read(list(columns.values()))
     out: dict[str, pl.Series] = {}
@@ -114,7 +125,7 @@ def _read_one(path: Path, encoding: str | None) -> pl.DataFrame:
         cells = raw[column_name(pos)]
         dtype = table.dtypes.get(pos, pl.String())
         if field in DATE_FIELDS:
-            parsed = parse_date_text(clean_text(cells), excel=table.format == "xlsx") if needs_text("date", dtype) else parse_date_typed(cells)
+            parsed = parse_date_text(clean_text(cells), excel=table.excel) if needs_text("date", dtype) else parse_date_typed(cells)
             bad = parsed.bad
             if bad.any():
                 first = rows.filter(bad).head(3).to_list()
