@@ -238,7 +238,7 @@ def build_manifest(plan: RunPlan, summary: dict[str, Any], started: str, rules: 
         "rules": rules,
         "counts": {
             "rows_read": summary["rows_read"],
-            "entries": plan.entries.height,
+            "entries": plan.entry_count,
             "claims_settled": summary["claims_settled"],
             "rows_rejected": summary["rows_rejected"],
             "people": summary["people_settled"],
@@ -285,28 +285,30 @@ def _commit(lg: Ledger, plan: RunPlan, summary: dict[str, Any], manifest: dict[s
 
     def write_manifest(p: Path) -> None:
         manifest["ended_utc"] = utc_now()
-        manifest["ledger_after"] = {"run": plan.run, "entries": lg.head.entries + plan.entries.height}
+        manifest["ledger_after"] = {"run": plan.run, "entries": lg.head.entries + plan.entry_count}
         p.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
     files["manifest.json"] = write_manifest
     head = lg.commit(plan, files)
     run_dir = lg.root / "runs" / f"run-{plan.run:06d}"
     written = [run_dir / name for name in files]
-    if plan.entries.height:
-        written.insert(0, lg.root / head.parts[-1].file)
-    return written
+    new_parts = head.parts[len(head.parts) - (len(plan.parts) + (1 if plan.entries.height else 0)):]
+    return [lg.root / p.file for p in new_parts] + written
 
 
 def _late_message(entries: pl.DataFrame) -> list[str]:
     if entries.height == 0 or "late" not in entries.columns:
         return []
     late = entries.filter(pl.col("late"))
-    if late.height == 0:
+    return late_message(late.height, late["setl_id"].head(5).to_list())
+
+
+def late_message(count: int, examples: list[str]) -> list[str]:
+    if count == 0:
         return []
-    ids = late["setl_id"].head(5).to_list()
     return [
-        f"{late.height} late claim(s): they ended before a claim of the same person-year settled in an earlier run, "
-        f"so they were settled after the year's settled claims (ledger column late=true), e.g. {', '.join(ids)}"
+        f"{count} late claim(s): they ended before a claim of the same person-year settled in an earlier run, "
+        f"so they were settled after the year's settled claims (ledger column late=true), e.g. {', '.join(examples)}"
     ]
 
 
@@ -342,12 +344,22 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     head_before = {"run": lg.head.run, "entries": lg.head.entries}
     plan = lg.plan_settle(claims, book)
+    totals = SummaryAccumulator()
+    totals.add(plan.entries)
+    return finish_settle_run(lg, plan, totals, book, rules, read_rejects, rows_read, inputs, formats, started, head_before,
+                             _late_message(plan.entries), people=people)
+
+
+def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, book: RuleBook, rules, read_rejects: pl.DataFrame,
+                      rows_read: int, inputs, formats, started: str, head_before: dict[str, Any], messages: list[str],
+                      manifest_extra: dict[str, Any] | None = None, people: PeopleFiles = DEFAULT_PEOPLE) -> RunResult:
+    """Summarise a planned settle run and commit it (or say there is nothing new); ``totals`` holds
+    the run's entries, ``messages`` what to tell the user about them (late claims)."""
     rejects = pl.concat([read_rejects, plan.rejects])
     plan.rejects = rejects
     plan.settlement.rejects = rejects
     c = plan.counts
-    summary = build_summary(
-        plan.entries,
+    summary = totals.result(
         rejects,
         rows_read,
         rules=[rs.id for rs in book.periods],
@@ -361,12 +373,11 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
             "resettled": c["resettled"],
         },
     )
-    messages = _late_message(plan.entries)
-    note = reported_note(summary, compare_reported(plan.entries), people.lang)
+    note = reported_note(summary, compare_reported(plan.entries), people.lang) if plan.entries.height else None
     if note:
-        messages.append(note)
+        messages = [*messages, note]
     warnings = lg.notes + unverified_warning(book)
-    if plan.entries.height == 0 and (c["already_settled"] or rows_read == 0):
+    if plan.entry_count == 0 and (c["already_settled"] or rows_read == 0):
         others = rejects.height - c["already_settled"]
         msg = (f"nothing new: {c['already_settled']} claim(s) already settled in ledger {lg.root}; nothing written"
                if rows_read else f"nothing new: the input holds no claims; ledger {lg.root} unchanged")
@@ -377,12 +388,12 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         summary["run"] = None
         return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, warnings=warnings,
                          run=None, messages=[msg])
-    manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before)
+    manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before, manifest_extra)
     written = _commit(lg, plan, summary, manifest, formats or [], people)
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:
         status = Exit.REJECTS if rejects.height else Exit.OK
-    messages.insert(0, f"run {plan.run} committed to ledger {lg.root}: {plan.entries.height} entries")
+    messages = [f"run {plan.run} committed to ledger {lg.root}: {plan.entry_count} entries", *messages]
     return RunResult(status=status, summary=summary, settlement=plan.settlement, written=written, warnings=warnings,
                      run=plan.run, messages=messages, errors=errors)
 

@@ -146,6 +146,27 @@ def part_name(run: int) -> str:
     return f"{PARTS}/run-{run:06d}.parquet"
 
 
+def partition_part_name(run: int, partition: int) -> str:
+    """One of several part files of a run written in parallel (a Spark run: one per partition)."""
+    return f"{PARTS}/run-{run:06d}-{partition:05d}.parquet"
+
+
+#: A run's part file(s): ``run-NNNNNN.parquet`` or ``run-NNNNNN-PPPPP.parquet``.
+_PART_FILE = re.compile(r"run-(\d+)(?:-\d+)?\.parquet")
+
+
+def run_part_paths(root: Path, head: "Head", run: int) -> list[Path]:
+    """The committed part files holding run ``run``'s entries, in HEAD order."""
+    return [Path(root) / p.file for p in head.parts
+            if (m := _PART_FILE.fullmatch(Path(p.file).name)) and int(m.group(1)) == run]
+
+
+def write_entries(path: Path, entries: pl.DataFrame) -> None:
+    """How a part file is written (the local commit and a Spark run's executors alike): with each
+    column's unit."""
+    write_parquet(entries, path)
+
+
 def accumulator_name(generation: int) -> str:
     return f"accumulator-{generation:06d}.parquet"
 
@@ -485,6 +506,11 @@ class RunPlan:
     accumulator: pl.DataFrame | None  # the accumulator after the run (None: unchanged)
     settlement: Settlement
     counts: dict[str, int] = field(default_factory=dict)
+    parts: list[FileRef] = field(default_factory=list)  # entries already written to part files (a Spark run)
+
+    @property
+    def entry_count(self) -> int:
+        return self.entries.height + sum(p.rows for p in self.parts)
 
 
 def stamp(ledger: pl.DataFrame, run: int, entries_before: int) -> pl.DataFrame:
@@ -538,14 +564,9 @@ def settled_state(root: Path, head: Head, ids: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) -> RunPlan:
-    """Settle new claims after everything the ledger holds.
-
-    Claims whose setl_id is already settled (and not reversed) are rejected as ``already_settled``;
-    each person-year opens with the accumulator's running totals; a claim that sorts before the
-    person-year's last settled claim is flagged ``late`` (it is still settled after it).
-    """
-    run = head.run + 1
+def split_already_settled(root: Path, head: Head, claims: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The claims still to settle, the rejects of those already settled (and not reversed), and
+    the counts ``already_settled``, ``resettled`` (settled before, reversed, now settled anew)."""
     state = settled_state(root, head, claims.select("setl_id"))
     active = state.filter(pl.col("net") > 0)
     repeated = claims.join(active, on="setl_id", how="inner")
@@ -556,6 +577,18 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) ->
         RejectReason.ALREADY_SETTLED,
         pl.format("settlement id already settled in run {} (entry {}); not paid again", pl.col("claim_run"), pl.col("claim_entry")),
     )
+    return fresh, rejects, {"already_settled": repeated.height, "resettled": resettled, "reversals": 0}
+
+
+def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) -> RunPlan:
+    """Settle new claims after everything the ledger holds.
+
+    Claims whose setl_id is already settled (and not reversed) are rejected as ``already_settled``;
+    each person-year opens with the accumulator's running totals; a claim that sorts before the
+    person-year's last settled claim is flagged ``late`` (it is still settled after it).
+    """
+    run = head.run + 1
+    fresh, rejects, counts = split_already_settled(root, head, claims)
     acc = read_accumulator(root, head)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
     settlement = settle_claims(fresh, book, openings)
@@ -568,12 +601,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame, book: RuleBook) ->
         rejects=pl.concat([rejects, settlement.rejects]),
         accumulator=new_acc,
         settlement=settlement,
-        counts={
-            "already_settled": repeated.height,
-            "late_claims": int(ledger["late"].sum()) if ledger.height else 0,
-            "resettled": resettled,
-            "reversals": 0,
-        },
+        counts=counts | {"late_claims": int(ledger["late"].sum()) if ledger.height else 0},
     )
 
 
@@ -625,7 +653,7 @@ def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, re
     runs = sorted(set(todo["claim_run"].to_list()))
     originals = (
         pl.concat(
-            [pl.scan_parquet(root / part_name(r)).filter(pl.col("entry_no").is_in(entries)) for r in runs],
+            [pl.scan_parquet(p).filter(pl.col("entry_no").is_in(entries)) for r in runs for p in run_part_paths(root, head, r)],
             how="diagonal_relaxed",
         ).collect()
         if runs
@@ -758,11 +786,15 @@ class Ledger:
         if plan.entries.height:
             rel = part_name(plan.run)
             (root / PARTS).mkdir(parents=True, exist_ok=True)
-            write_new(root / rel, lambda p: write_parquet(plan.entries, p))  # with each column's unit
+            write_new(root / rel, lambda p: write_entries(p, plan.entries))
             ref = FileRef.of(root, rel, plan.entries.height)
             ref.totals = entry_totals(plan.entries)
             new.parts.append(ref)
             new.entries = old.entries + plan.entries.height
+            fsync_dir(root / PARTS)
+        if plan.parts:  # already written (each fsynced) by the run's workers, numbered after the entries above
+            new.parts += plan.parts
+            new.entries += sum(p.rows for p in plan.parts)
             fsync_dir(root / PARTS)
         crash_point("after-part")
         if plan.accumulator is not None:
