@@ -6,7 +6,7 @@
 (``spark-submit`` runs Python applications given as a ``.py`` file, not console scripts.)
 """
 
-from medclaim.cli import app
+from medclaim.cli import run
 
 if __name__ == "__main__":
-    app(prog_name="medclaim")
+    run()
