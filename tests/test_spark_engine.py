@@ -144,3 +144,19 @@ def test_spark_engine_needs_a_ledger(tmp_path):
                                    "--out", str(tmp_path / "o"), "--engine", "spark"])
     assert out.exit_code == Exit.USAGE
     assert "--engine spark settles into a --ledger directory" in out.output
+
+
+def test_without_spark_the_command_says_what_to_install(monkeypatch, tmp_path):
+    import medclaim.spark.ledger as spark_ledger
+    from medclaim.spark import SparkUnavailable
+
+    def no_spark():
+        raise SparkUnavailable("--engine spark needs pyspark: pyspark is not installed — install the spark extra: "
+                               "pip install 'medclaim[spark]' (and a Java 17+ runtime)")
+
+    monkeypatch.setattr(spark_ledger, "session", no_spark)
+    out = CliRunner().invoke(app, ["settle", str(next(SAMPLE.glob("dongzhi-2021-03-hospital-a.*"))), "--rules", RULES,
+                                   "--ledger", str(tmp_path / "l"), "--engine", "spark"])
+    assert out.exit_code == Exit.USAGE
+    assert "pip install 'medclaim[spark]'" in out.output
+    assert not (tmp_path / "l" / "HEAD.json").exists()

@@ -58,7 +58,11 @@ def local_session(cores: int = 2, shuffle_partitions: int = 4, driver_memory: st
         conf["spark.driver.memory"] = driver_memory
     for k, v in conf.items():
         builder = builder.config(k, v)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as e:  # the JVM did not start: no Java, or a broken one
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise SparkUnavailable(f"Spark could not start its JVM ({first}) — {INSTALL_HINT}; check `java -version`") from e
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
