@@ -72,7 +72,7 @@ def canonical_claims(claims: "DataFrame", source: str) -> "DataFrame":
 
     def column(name: str, want: pl.DataType) -> "Column":
         if name not in have:
-            default = f"'{source}'" if name == "source_file" else DEFAULTS[name]
+            default = f"'{source}'" if name == "source_file" else DEFAULTS.get(name, "null")  # other optional fields: absent
             return F.expr(default).cast(spark_ddl({name: want}).split(" ", 1)[1]).alias(name)
         got, col = have[name], F.col(f"`{name}`")
         if want == pl.Int64():
