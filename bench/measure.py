@@ -17,6 +17,14 @@ import sys
 import time
 
 
+def report_self(started: float, **extra) -> None:
+    """A benchmark program's own figures, as one JSON line on stdout: wall time since ``started``
+    (``time.perf_counter()``) and its peak RSS."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    scale = 1 if sys.platform == "darwin" else 1024
+    print(json.dumps({**extra, "wall_s": time.perf_counter() - started, "peak_rss_bytes": ru.ru_maxrss * scale}))
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
         print(__doc__, file=sys.stderr)

@@ -148,13 +148,41 @@ def settle_step(ctx: Context, name: str, input_: Path, out: Path, rows: int, *, 
 # ------------------------------------------------------------------------------ scenarios
 
 
+def peer_step(ctx: Context, name: str, module: str, inputs: list[Path], rows: int, what: str, needs: str) -> Step:
+    """A peer implementation of the same rules (bench/peers/), writing its ledger to bench/out."""
+    out = ctx.out_dir / f"{name}-{rows}.parquet"
+
+    def available() -> str | None:
+        try:
+            __import__(needs)
+        except ImportError as exc:
+            return f"{exc} (pip install -e '.[test]')"
+        return None
+
+    return Step(
+        name=name,
+        argv=[ctx.python, "-m", module, *map(str, inputs), "--out", str(out)],
+        description=what,
+        rows=rows,
+        prepare=lambda: out.unlink(missing_ok=True),
+        available=available,
+        cleanup=[out],
+        verify=lambda: None if out.exists() else f"no {out.name} written",
+    )
+
+
 def scenario_settle(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
-    """Floor vs one fresh ``medclaim settle`` of N claims."""
+    """One fresh ``medclaim settle --out`` of N claims against the same rules written as a DuckDB
+    SQL query and as a plain polars script (bench/peers/), and the read+write floor."""
     data = DataSpec(ctx.claims_path(ctx.claims), ctx.claims, ctx.people, ctx.seed)
     n = ctx.claims
     return [data], [
         floor_step(ctx, "floor", [data.path], n, f"{n}"),
-        settle_step(ctx, "settle", data.path, ctx.out_dir / f"settle-{n}", n, fresh=True, baseline="floor"),
+        peer_step(ctx, "duckdb", "bench.peers.duckdb_settle", [data.path], n,
+                  "the same rules in DuckDB SQL with window functions (bench/peers/duckdb_settle.py)", "duckdb"),
+        peer_step(ctx, "polars-script", "bench.peers.polars_settle", [data.path], n,
+                  "the same rules as a plain polars script (bench/peers/polars_settle.py)", "polars"),
+        settle_step(ctx, "settle", data.path, ctx.out_dir / f"settle-{n}", n, fresh=True, baseline="duckdb"),
     ]
 
 
@@ -360,6 +388,37 @@ SCENARIOS: dict[str, Callable[[Context], tuple[list[DataSpec], list[Step]]]] = {
 }
 
 
+# ------------------------------------------------------------------------------ targets
+
+GIB = 1024.0  # MiB
+#: The goals of issue 12, for 10M claims (the continuation scenario's N = 10M: 9M ledger + 1M month).
+TARGETS = {
+    "settle": [
+        ("settle --out: wall ≤ 1.00 × DuckDB", "settle", "ratio_wall", 1.00),
+        ("settle --out: peak RSS ≤ 2 GiB", "settle", "peak_rss_mib", 2 * GIB),
+    ],
+    "continuation": [
+        ("first --ledger load (0.9 N): peak RSS ≤ 3 GiB", "settle-base", "peak_rss_mib", 3 * GIB),
+        ("a 0.1 N month into the 0.9 N ledger: wall ≤ 0.15 × settling all N", "settle-month", "ratio_wall", 0.15),
+    ],
+}
+
+
+def fmt_targets(scenario: str, records: list[dict], claims: int) -> str:
+    by_name = {r["name"]: r for r in records}
+    lines = [f"targets (set for N = 10,000,000; this run N = {claims:,}):"]
+    for label, step, key, limit in TARGETS.get(scenario, []):
+        r = by_name.get(step, {})
+        value = r.get(key)
+        if value is None:
+            lines.append(f"  {label}: not measured")
+            continue
+        shown = f"{value / GIB:.2f} GiB" if key == "peak_rss_mib" else f"{value:.2f}×"
+        verdict = "met" if value <= limit else "NOT met"
+        lines.append(f"  {label}: {shown} — {verdict}" + ("" if claims == 10_000_000 else " (at this N)"))
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ running
 
 
@@ -426,7 +485,7 @@ def ensure_data(ctx: Context, spec: DataSpec) -> dict | None:
 
 
 def fmt_table(records: list[dict]) -> str:
-    head = ["step", "wall s", "claims/s", "peak RSS MiB", "× floor time", "× floor RSS", "status"]
+    head = ["step", "wall s", "claims/s", "peak RSS MiB", "× base time", "× base RSS", "base", "status"]
     by_name = {r["name"]: r for r in records}
     rows = []
     for r in records:
@@ -449,10 +508,11 @@ def fmt_table(records: list[dict]) -> str:
             f"{r['peak_rss_mib']:,.0f}" if ok else "—",
             rt or "—",
             rr or "—",
+            r.get("baseline") or "",
             status,
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) if i in (0, 6) else str(c).rjust(w)  # noqa: E731
+    line = lambda cells: "  ".join(str(c).ljust(w) if i in (0, 6, 7) else str(c).rjust(w)  # noqa: E731
                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
 
@@ -510,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
         print(fmt_table(generated))
         print()
     print(table)
+    if TARGETS.get(args.scenario):
+        print()
+        print(fmt_targets(args.scenario, records, args.claims))
 
     def version(dist: str) -> str | None:
         try:

@@ -146,4 +146,6 @@ def write_parquet(frame: pl.DataFrame, path, **kw) -> None:
     """Write a ledger frame as Parquet with its unit metadata."""
     import pyarrow.parquet as pq
 
-    pq.write_table(with_units(frame.to_arrow()), path, **{"compression": "zstd", **kw})
+    from .parquet import codec
+
+    pq.write_table(with_units(frame.to_arrow()), path, **{**codec(), **kw})

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 import polars as pl
 
 from . import xlsx
-from .columns import REJECTS, Unit, arrow_schema, people_columns, write_parquet
+from .columns import REJECTS, Unit, people_columns, write_parquet
 from .money import fen_to_yuan_expr
 
 #: National output fields first (spec §5), then context, running totals, flags, intermediates.
@@ -230,8 +230,10 @@ def rejects_for_people(rejects: pl.DataFrame, opts: PeopleFiles) -> pl.DataFrame
     if not opts.show_ids and "raw" in rejects.columns and rejects.height:
         from .privacy import mask_id_cards_in_text, mask_raw_cells
 
+        from .io.headers import normalise_header
+
         names, ids = personal_labels()
-        rejects = rejects.with_columns(mask_raw_cells(rejects["raw"], names, ids))
+        rejects = rejects.with_columns(mask_raw_cells(rejects["raw"], names, ids, normalise_header))
         if "message" in rejects.columns:  # a message may quote a cell
             rejects = rejects.with_columns(mask_id_cards_in_text(pl.col("message")))
     return rejects
@@ -307,8 +309,11 @@ def parquet_chunks(path: Path, rows: int = 50_000) -> Iterator[pl.DataFrame]:
 
 
 def write_ledger(ledger: pl.DataFrame, out_dir: Path, formats: list[str], opts: PeopleFiles = DEFAULT) -> list[Path]:
-    """The ledger held in memory, written at once (library use and tests)."""
-    ledger = ledger_order(ledger)
+    """The ledger held in memory, written at once (library use and tests).  Like every ledger it
+    keeps no working figures of the engine (``settle.lean``)."""
+    from .settle import lean
+
+    ledger = ledger_order(lean(ledger))
     written = [write_atomic(out_dir / "ledger.parquet", lambda p: write_parquet(ledger, p))]
     columns = people_columns(ledger.schema)
     if "csv" in formats:
@@ -331,7 +336,7 @@ class LedgerWriter:
     """
 
     def __init__(self, out_dir: Path, formats: list[str], schema: pl.Schema, opts: PeopleFiles = DEFAULT):
-        import pyarrow.parquet as pq
+        from .parquet import ParquetStream
 
         self.out_dir, self.formats, self.opts = out_dir, formats, opts
         self.schema = pl.Schema({c: schema[c] for c in ledger_order(pl.DataFrame(schema=schema)).columns})
@@ -340,21 +345,11 @@ class LedgerWriter:
         if "csv" in formats:
             self.final["csv"] = out_dir / "ledger.csv"
         self.tmp = {k: atomic_path(v) for k, v in self.final.items()}
-        self.arrow_schema = arrow_schema(self.schema)
-        self.parquet = pq.ParquetWriter(self.tmp["parquet"], self.arrow_schema, compression="zstd")
+        self.parquet = ParquetStream(self.tmp["parquet"], self.schema)
         self.csv = CsvFile(self.tmp["csv"], people_columns(self.schema), opts) if "csv" in formats else None
 
-    def align(self, chunk: pl.DataFrame) -> pl.DataFrame:
-        extra = set(chunk.columns) - set(self.schema)
-        if extra:
-            raise ValueError(f"ledger chunk has columns the ledger schema lacks: {sorted(extra)}")
-        return chunk.select(
-            [(pl.col(c) if c in chunk.columns else pl.lit(None)).cast(t).alias(c) for c, t in self.schema.items()]
-        )
-
     def write(self, chunk: pl.DataFrame) -> None:
-        chunk = self.align(chunk)
-        self.parquet.write_table(chunk.to_arrow().cast(self.arrow_schema))
+        chunk = self.parquet.write(chunk)
         if self.csv:
             self.csv.write(chunk)
         self.rows += chunk.height
@@ -382,10 +377,7 @@ class LedgerWriter:
         return [path]
 
     def abort(self) -> None:
-        try:
-            self.parquet.close()
-        except Exception:  # closing a half-written file may fail; it is deleted anyway
-            pass
+        self.parquet.abort()
         if self.csv:
             self.csv.fh.close()
         for tmp in self.tmp.values():

@@ -27,12 +27,13 @@ from . import __version__
 from .io import read_claims
 from .output import (
     DEFAULT as DEFAULT_PEOPLE,
+    CsvFile,
     LedgerWriter,
     PeopleFiles,
     ledger_order,
+    parquet_chunks,
     people_columns,
     workbook_note,
-    write_people_csv,
     write_people_workbook,
     write_rejects,
     write_rejects_csv,
@@ -41,11 +42,10 @@ from .output import (
 from .progress import NONE as NO_PROGRESS, Progress
 from .rules import RuleBook, load_rulebook
 from .schema import RejectReason, empty_rejects
-from .settle import Settlement, ledger_schema, settle_claims
+from .settle import Settlement, lean, ledger_schema, settle_claims
 from .status import Exit
 from .store import Ledger, RunPlan, sha256_file, utc_now
 from .audit.compare import Comparison, settle_note
-from .audit.compare import compare as compare_reported
 from .summary import SummaryAccumulator, build_summary, render_plain
 
 
@@ -98,6 +98,7 @@ def settle_files(
     progress.stage("settling", read.claims.height)
 
     def sink(chunk: pl.DataFrame) -> None:
+        chunk = lean(chunk)  # the engine's working figures are recomputed on demand, not stored
         writer.write(chunk)
         totals.add(chunk)
         reported.add(chunk)
@@ -238,7 +239,7 @@ def build_manifest(plan: RunPlan, summary: dict[str, Any], started: str, rules: 
         "rules": rules,
         "counts": {
             "rows_read": summary["rows_read"],
-            "entries": plan.entry_count,
+            "entries": plan.rows,
             "claims_settled": summary["claims_settled"],
             "rows_rejected": summary["rows_rejected"],
             "people": summary["people_settled"],
@@ -256,12 +257,23 @@ def build_manifest(plan: RunPlan, summary: dict[str, Any], started: str, rules: 
 # ------------------------------------------------------------------ ledger runs
 
 
-def _run_files(plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str],
+def _csv_copy(parts: list[Path], path: Path, people: PeopleFiles) -> None:
+    """The run's entries as CSV for people, streamed from its part: never all in memory."""
+    f = CsvFile(path, people_columns(pl.read_parquet_schema(parts[0])), people)
+    try:
+        for part in parts:
+            for chunk in parquet_chunks(part):
+                f.write(ledger_order(chunk))
+    finally:
+        f.close()
+
+
+def _run_files(root: Path, plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any], formats: list[str],
                people: PeopleFiles = DEFAULT_PEOPLE) -> dict[str, Any]:
     import json
 
-    if plan.entries.height and "xlsx" in formats:
-        summary["workbook_split"] = workbook_note(plan.entries.height, people)
+    if plan.rows and "xlsx" in formats:
+        summary["workbook_split"] = workbook_note(plan.rows, people)
     text = render_plain(summary, people.lang)
     files = {
         "rejects.csv": lambda p: write_rejects_csv(plan.rejects, p, people),
@@ -269,11 +281,15 @@ def _run_files(plan: RunPlan, summary: dict[str, Any], manifest: dict[str, Any],
         "summary.txt": lambda p: p.write_text(text, encoding="utf-8"),
         "manifest.json": manifest,  # completed and written by the commit
     }
-    if plan.entries.height and "csv" in formats:
-        files["ledger.csv"] = lambda p: write_people_csv(plan.entries, p, people_columns(plan.entries.schema), people)
-    if plan.entries.height and "xlsx" in formats:
-        files["ledger.xlsx"] = lambda p: write_people_workbook(p, [ledger_order(plan.entries)], plan.entries.height, plan.entries.schema, summary,
-                                                              plan.rejects, people)
+    # copies for people, read back in batches from the run's part once the commit has put it in place
+    parts = [root / part.file for part in plan.parts]
+    if plan.rows and "csv" in formats:
+        files["ledger.csv"] = lambda p: _csv_copy(parts, p, people)
+    if plan.rows and "xlsx" in formats:
+        files["ledger.xlsx"] = lambda p: write_people_workbook(
+            p, (ledger_order(c) for part in parts for c in parquet_chunks(part)), plan.rows, pl.read_parquet_schema(parts[0]),
+            summary,
+            plan.rejects, people)
     return files
 
 
@@ -281,34 +297,28 @@ def _commit(lg: Ledger, plan: RunPlan, summary: dict[str, Any], manifest: dict[s
             people: PeopleFiles = DEFAULT_PEOPLE) -> list[Path]:
     import json
 
-    files = _run_files(plan, summary, manifest, formats, people)
+    files = _run_files(lg.root, plan, summary, manifest, formats, people)
 
     def write_manifest(p: Path) -> None:
         manifest["ended_utc"] = utc_now()
-        manifest["ledger_after"] = {"run": plan.run, "entries": lg.head.entries + plan.entry_count}
+        manifest["ledger_after"] = {"run": plan.run, "entries": lg.head.entries + plan.rows}
         p.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
     files["manifest.json"] = write_manifest
-    head = lg.commit(plan, files)
+    lg.commit(plan, files)
     run_dir = lg.root / "runs" / f"run-{plan.run:06d}"
     written = [run_dir / name for name in files]
-    new_parts = head.parts[len(head.parts) - (len(plan.parts) + (1 if plan.entries.height else 0)):]
-    return [lg.root / p.file for p in new_parts] + written
+    written[:0] = [lg.root / part.file for part in plan.parts]
+    return written
 
 
-def _late_message(entries: pl.DataFrame) -> list[str]:
-    if entries.height == 0 or "late" not in entries.columns:
-        return []
-    late = entries.filter(pl.col("late"))
-    return late_message(late.height, late["setl_id"].head(5).to_list())
-
-
-def late_message(count: int, examples: list[str]) -> list[str]:
-    if count == 0:
+def _late_message(plan: RunPlan) -> list[str]:
+    n = plan.counts.get("late_claims", 0)
+    if not n:
         return []
     return [
-        f"{count} late claim(s): they ended before a claim of the same person-year settled in an earlier run, "
-        f"so they were settled after the year's settled claims (ledger column late=true), e.g. {', '.join(examples)}"
+        f"{n} late claim(s): they ended before a claim of the same person-year settled in an earlier run, "
+        f"so they were settled after the year's settled claims (ledger column late=true), e.g. {', '.join(plan.late_examples)}"
     ]
 
 
@@ -343,18 +353,25 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     head_before = {"run": lg.head.run, "entries": lg.head.entries}
-    plan = lg.plan_settle(claims, book)
     totals = SummaryAccumulator()
-    totals.add(plan.entries)
-    return finish_settle_run(lg, plan, totals, book, rules, read_rejects, rows_read, inputs, formats, started, head_before,
-                             _late_message(plan.entries), people=people)
+    reported = Comparison()  # the hospitals' own figures, when the extracts carry them
+
+    def on_chunk(chunk: pl.DataFrame) -> None:
+        totals.add(chunk)
+        reported.add(chunk)
+
+    plan = lg.plan_settle(claims, book, on_chunk=on_chunk)
+    return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, formats, started,
+                             head_before, people=people)
 
 
-def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, book: RuleBook, rules, read_rejects: pl.DataFrame,
-                      rows_read: int, inputs, formats, started: str, head_before: dict[str, Any], messages: list[str],
-                      manifest_extra: dict[str, Any] | None = None, people: PeopleFiles = DEFAULT_PEOPLE) -> RunResult:
-    """Summarise a planned settle run and commit it (or say there is nothing new); ``totals`` holds
-    the run's entries, ``messages`` what to tell the user about them (late claims)."""
+def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, reported: Comparison | None, book: RuleBook,
+                      rules, read_rejects: pl.DataFrame, rows_read: int, inputs, formats, started: str,
+                      head_before: dict[str, Any], manifest_extra: dict[str, Any] | None = None,
+                      people: PeopleFiles = DEFAULT_PEOPLE) -> RunResult:
+    """Summarise a planned settle run and commit it (or say there is nothing new), whichever engine
+    wrote its parts: ``totals`` holds the run's entries, ``reported`` the hospitals' own figures
+    compared (None: not compared)."""
     rejects = pl.concat([read_rejects, plan.rejects])
     plan.rejects = rejects
     plan.settlement.rejects = rejects
@@ -373,11 +390,12 @@ def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, boo
             "resettled": c["resettled"],
         },
     )
-    note = reported_note(summary, compare_reported(plan.entries), people.lang) if plan.entries.height else None
+    messages = _late_message(plan)
+    note = reported_note(summary, reported, people.lang) if reported is not None else None
     if note:
         messages = [*messages, note]
     warnings = lg.notes + unverified_warning(book)
-    if plan.entry_count == 0 and (c["already_settled"] or rows_read == 0):
+    if plan.rows == 0 and (c["already_settled"] or rows_read == 0):
         others = rejects.height - c["already_settled"]
         msg = (f"nothing new: {c['already_settled']} claim(s) already settled in ledger {lg.root}; nothing written"
                if rows_read else f"nothing new: the input holds no claims; ledger {lg.root} unchanged")
@@ -393,7 +411,7 @@ def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, boo
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:
         status = Exit.REJECTS if rejects.height else Exit.OK
-    messages = [f"run {plan.run} committed to ledger {lg.root}: {plan.entry_count} entries", *messages]
+    messages.insert(0, f"run {plan.run} committed to ledger {lg.root}: {plan.rows} entries")
     return RunResult(status=status, summary=summary, settlement=plan.settlement, written=written, warnings=warnings,
                      run=plan.run, messages=messages, errors=errors)
 
@@ -416,7 +434,8 @@ def settle_into_ledger(
         read = read_claims(inputs, encoding=encoding)
         meta = inputs_manifest(inputs, read.files)
         progress.stage("settling")
-        return _append(lg, read.claims, book, rules, read.rejects, read.rows_read, meta, formats, started, people)
+        # the reader hands its claims over: the run frees them as soon as they are ordered
+        return _append(lg, read, book, rules, read.rejects, read.rows_read, meta, formats, started, people)
 
 
 def reverse_claims(
@@ -438,7 +457,7 @@ def reverse_claims(
         plan = lg.plan_reverse(setl_ids, book, reason)
         ids = list(dict.fromkeys(setl_ids))
         summary = build_summary(
-            plan.entries,
+            plan.read_entries() if plan.rows else pl.DataFrame(),
             plan.rejects,
             len(ids),
             rules=[rs.id for rs in book.periods],
@@ -446,7 +465,7 @@ def reverse_claims(
             extra={"ledger": str(lg.root), "run": plan.run, "reversals": plan.counts["reversals"],
                    "already_reversed": plan.counts["already_reversed"], "reason": reason},
         )
-        if plan.entries.height == 0:
+        if plan.rows == 0:
             summary["run"] = None
             return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, run=None,
                              messages=[f"nothing new: {plan.rejects.height} claim(s) already reversed; nothing written"])
@@ -454,7 +473,7 @@ def reverse_claims(
         manifest = build_manifest(plan, summary, started, rules_manifest(rules_spec, book),
                                   [{"setl_ids": ids, "reason": reason}], head_before)
         written = _commit(lg, plan, summary, manifest, [])
-        msgs = [f"run {plan.run} committed to ledger {lg.root}: {plan.entries.height} reversal(s)"]
+        msgs = [f"run {plan.run} committed to ledger {lg.root}: {plan.rows} reversal(s)"]
         if plan.rejects.height:
             msgs.append(f"{plan.rejects.height} id(s) refused: already reversed (see {written[-1].parent / 'rejects.csv'})")
         return RunResult(status=Exit.REJECTS if plan.rejects.height else Exit.OK, summary=summary,

@@ -10,6 +10,8 @@ The ledger files keep everything whole; ``--show-ids`` turns masking off where i
 
 from __future__ import annotations
 
+from typing import Callable
+
 import polars as pl
 
 #: Canonical fields holding personal data that rejects.csv and screens mask (io maps headers to them).
@@ -78,12 +80,14 @@ def mask_id_cards_in_text(col: pl.Expr) -> pl.Expr:
     return col.str.replace_all(ID_CARD_RE, "${1}${2}**********${3}${4}")
 
 
-def mask_raw_cells(raw: pl.Series, name_labels: set[str], id_labels: set[str]) -> pl.Series:
+def mask_raw_cells(raw: pl.Series, name_labels: set[str], id_labels: set[str],
+                   normalise: Callable[[str], str] | None = None) -> pl.Series:
     """The ``raw`` excerpts of rejects ('结算ID=S1; 姓名=黄小明; 身份证号=3417…') with the cells of
     personal columns masked (a name as 黄*, an ID number as 3417**********0093), and any ID-card
     number elsewhere in the text (a whole bad line) masked too.
 
-    ``name_labels`` / ``id_labels``: header texts that name the name / ID-card column in the files.
+    ``name_labels`` / ``id_labels``: header texts that name the name / ID-card column in the files;
+    ``normalise``: how headers are matched (the readers' own header key), applied to both sides.
     """
     if raw.len() == 0:
         return raw
@@ -97,10 +101,16 @@ def mask_raw_cells(raw: pl.Series, name_labels: set[str], id_labels: set[str]) -
             pl.col("_cell").str.replace(r"^[^=]*=", "").alias("_value"),
         )
     )
-    label, value = pl.col("_label"), pl.col("_value")
+    if normalise is not None:
+        name_labels, id_labels = {normalise(x) for x in name_labels}, {normalise(x) for x in id_labels}
+        seen = cells["_label"].drop_nulls().unique().to_list()  # a handful of distinct headers
+        cells = cells.with_columns(pl.col("_label").replace_strict({x: normalise(x) for x in seen}, default=None).alias("_key"))
+    else:
+        cells = cells.with_columns(pl.col("_label").alias("_key"))
+    label, value, key = pl.col("_label"), pl.col("_value"), pl.col("_key")
     cell = (
-        pl.when(label.is_in(list(name_labels))).then(pl.concat_str([label, pl.lit("="), mask_name_expr(value)]))
-        .when(label.is_in(list(id_labels))).then(pl.concat_str([label, pl.lit("="), mask_id_expr(value)]))
+        pl.when(key.is_in(list(name_labels))).then(pl.concat_str([label, pl.lit("="), mask_name_expr(value)]))
+        .when(key.is_in(list(id_labels))).then(pl.concat_str([label, pl.lit("="), mask_id_expr(value)]))
         .otherwise(mask_id_cards_in_text(pl.col("_cell")))
     )
     out = cells.with_columns(cell.alias("_cell")).group_by("_i", maintain_order=True).agg(

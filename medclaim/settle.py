@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from . import engine
-from .engine import CLASS_ID, KEYS, PLACE_ID, accumulator_columns
+from .engine import CLASS_ID, KEYS, PLACE_ID
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
 
@@ -122,8 +122,27 @@ def default_chunk_rows() -> int:
     raise ValueError(f"{CHUNK_ROWS_ENV}={raw[:20]!r}: give a positive whole number of claims per chunk")
 
 
+class Handover:
+    """A large frame handed to the one function that consumes it, the caller keeping no reference
+    (so a run can free its input as soon as the claims are ordered)."""
+
+    def __init__(self, frame: pl.DataFrame):
+        self._frame: pl.DataFrame | None = frame
+
+    def take_claims(self) -> pl.DataFrame:
+        frame, self._frame = self._frame, None
+        if frame is None:
+            raise RuntimeError("the claims were already taken")
+        return frame
+
+
+def take(claims: pl.DataFrame | Handover) -> pl.DataFrame:
+    """The claims frame itself, or taken from whatever hands it over (``Handover``, ``ReadResult``)."""
+    return claims.take_claims() if hasattr(claims, "take_claims") else claims
+
+
 def settle_claims(
-    claims: pl.DataFrame,
+    claims: pl.DataFrame | Handover,
     book: RuleBook,
     openings: pl.DataFrame | None = None,
     sink: Callable[[pl.DataFrame], None] | None = None,
@@ -136,6 +155,7 @@ def settle_claims(
     of an earlier period comes first).  With ``sink``, each checked ledger chunk is handed to it
     (e.g. to be written) instead of being collected into ``Settlement.ledger``.
     """
+    claims = take(claims)
     if openings is not None and openings.height and openings.select(pl.struct(KEYS).is_duplicated().any()).item():
         raise ValueError("opening balances hold the same person-year twice — rebuild the accumulator (medclaim ledger rebuild)")
     claims = claims.with_columns(period=period_index(book))
@@ -191,8 +211,33 @@ def settle_claims(
     )
 
 
-def ledger_schema(book: RuleBook) -> pl.Schema:
-    """The ledger's columns for this rule book: the engine run on no claims, every period."""
+# ------------------------------------------------------------------ what the ledger keeps
+
+#: The engine's working figures: deductible parts, ratio parts, cap inputs and cuts, 大病 per
+#: band, assistance parameters, the compliant amounts the funds looked at, sort helpers.  They are
+#: not stored: ``medclaim.recompute`` re-runs the engine on a person's claims from the openings
+#: the ledger holds and gets them back exactly (tests/test_recompute.py proves it).
+WORKING_COLUMNS = frozenset({
+    "fixed_hifp_raw", "fixed_dedc", "entry_rank", "run_start", "run_first", "covered", "scope", "pre", "dedc", "ratio_bp",
+})
+WORKING_PREFIXES = ("ip_", "cap_in_", "cap_cut_", "ci_", "ma_", "open_")
+
+
+def is_working_column(name: str) -> bool:
+    return name in WORKING_COLUMNS or name.startswith(WORKING_PREFIXES)
+
+
+def lean(ledger: pl.DataFrame) -> pl.DataFrame:
+    """The columns a ledger keeps: the claim as it came in (national input fields and descriptive
+    columns), class, tier, place, identity, year, rule set and version, the national output
+    fields, ``hifp_raw`` (a reversal takes it back as it was), the running totals after the claim
+    (``ytd_*``), flags, and the store's entry columns.  Everything the engine only works with
+    is dropped."""
+    return ledger.select([c for c in ledger.columns if not is_working_column(c)])
+
+
+def engine_schema(book: RuleBook) -> pl.Schema:
+    """Every column the engine produces for this rule book: the engine run on no claims, every period."""
     from .schema import empty_claims
 
     schema: dict[str, pl.DataType] = {}
@@ -200,6 +245,11 @@ def ledger_schema(book: RuleBook) -> pl.Schema:
         for chunk in settle_period(engine.map_codes(empty_claims().lazy(), rs).collect(), rs, None):
             schema.update({c: t for c, t in chunk.schema.items() if c not in schema})
     return pl.Schema(schema)
+
+
+def ledger_schema(book: RuleBook) -> pl.Schema:
+    """The columns of the ledger written for this rule book (``lean`` of the engine's)."""
+    return pl.Schema({c: t for c, t in engine_schema(book).items() if not is_working_column(c)})
 
 
 def chunk_bounds(run_start: pl.Series, chunk_rows: int) -> list[tuple[int, int]]:
@@ -217,16 +267,31 @@ def chunk_bounds(run_start: pl.Series, chunk_rows: int) -> list[tuple[int, int]]
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
+#: Each claim's row in the period's input, carried through the sort of the keys.
+_ROW = "_claim_row"
+
+
 def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | None, chunk_rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
-    """Order the period's claims once, then settle them chunk by chunk (whole person-years per chunk)."""
+    """Order the period's claims once, then settle them chunk by chunk (whole person-years per chunk).
+
+    Only the sort keys are sorted, with each claim's row number; each chunk's claims are then
+    gathered from the input by those numbers.  A run never holds a second, ordered copy of all
+    its claims: beyond the input, memory holds the keys and one chunk.
+    """
     lazy_openings = openings.lazy() if openings is not None else None
-    ordered = engine.order_claims(claims.lazy(), rs).collect()
+    wanted = ["psn_no", rs.ruleset.benefit_year_by, "enddate", "begndate", "setl_id", "is_reversal"]
+    keys = claims.select(list(dict.fromkeys(c for c in wanted if c in claims.columns))).with_row_index(_ROW)
+    ordered = engine.order_claims(keys.lazy(), rs).collect()
     if ordered.height and ordered["psn_hash_collision"][0]:
         # two person ids share a 64-bit hash: fall back to the (slower) string sort
-        ordered = engine.order_claims_by_string(claims.lazy().with_columns(year=engine.benefit_year(rs))).collect()
-    del claims  # the ordered copy is all that is needed from here
+        ordered = engine.order_claims_by_string(keys.lazy().with_columns(year=engine.benefit_year(rs))).collect()
+    del keys
+    added = [c for c in ordered.columns if c not in claims.columns and c != _ROW]  # year, run_start, defaults …
     for lo, hi in chunk_bounds(ordered["run_start"], chunk_rows):
-        out = engine.settle_ordered(ordered.slice(lo, hi - lo).lazy(), rs, lazy_openings).collect()
+        part = ordered.slice(lo, hi - lo)
+        chunk = claims.select(pl.all().gather(part[_ROW])).hstack(part.select(added))
+        out = engine.settle_ordered(chunk.lazy(), rs, lazy_openings).collect()
+        del chunk
         yield label(out, rs)
 
 
@@ -260,10 +325,26 @@ def empty_ledger() -> pl.DataFrame:
 # ------------------------------------------------------------------ run-time invariants
 
 
+def with_scope(ledger: pl.DataFrame) -> pl.DataFrame:
+    """``covered``, ``scope`` and ``pre`` for a stored (lean) ledger, which does not keep them:
+    covered = not ``not_covered``; scope = the policy-scope amount of a covered claim; ``pre`` at
+    most the claim's class-B first self-pay (whether a region counts it is the rule set's: as an
+    upper bound the funds-within-scope check stays sound)."""
+    if "covered" not in ledger.columns:
+        ledger = ledger.with_columns(covered=~pl.col("not_covered"))
+    covered = pl.col("covered")
+    if "scope" not in ledger.columns:
+        ledger = ledger.with_columns(scope=pl.when(covered).then(pl.col("inscp_scp_amt")).otherwise(0))
+    if "pre" not in ledger.columns:
+        ledger = ledger.with_columns(pre=pl.when(covered).then(pl.col("preselfpay_amt")).otherwise(0))
+    return ledger
+
+
 def check_invariants(ledger: pl.DataFrame) -> None:
     """Conservation to the fen for every claim and in total; no negative amount; funds within scope."""
     if ledger.height == 0:
         return
+    ledger = with_scope(ledger)
     money = ["hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "act_pay_dedc"]
     claim = ~pl.col("is_reversal")
     checks = {

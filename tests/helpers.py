@@ -131,3 +131,15 @@ def one(rows: list[dict[str, Any]] | dict[str, Any], rules: RuleBook | str) -> d
 def assert_conserved(row: dict[str, Any]) -> None:
     assert row["fund_pay_sumamt"] == row["hifp_pay"] + row["hifmi_pay"] + row["maf_pay"]
     assert row["fund_pay_sumamt"] + row["psn_part_amt"] == row["medfee_sumamt"]
+
+
+def full_ledger(path: Path, rules: RuleBook | str) -> pl.DataFrame:
+    """A stored ledger with the engine's working figures (ip_*, ci_* …) recomputed by the engine
+    from the openings it holds; fails if any kept figure comes out differently."""
+    from medclaim.recompute import recompute
+    from medclaim.store import read_ledger
+
+    rb = book(rules) if isinstance(rules, str) else rules
+    again = recompute(read_ledger(path), {rs.id: rs for rs in rb.periods})
+    assert again.differences.height == 0, again.differences.to_dicts()
+    return again.rows

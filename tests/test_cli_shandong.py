@@ -9,6 +9,8 @@ basic + 大病 = 187,000.
 import polars as pl
 from typer.testing import CliRunner
 
+from helpers import full_ledger
+
 from medclaim.cli import app
 from medclaim.output import read_people_csv
 
@@ -21,7 +23,7 @@ def settle(tmp_path, rows: str):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["settle", str(src), "--rules", "shandong/critical-illness-2014", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    return pl.read_parquet(out / "ledger.parquet").sort("enddate")
+    return full_ledger(out, "shandong/critical-illness-2014").sort("enddate")
 
 
 def test_published_example_base_170000_pays_87000(tmp_path):

@@ -35,7 +35,7 @@ def invoke(*argv):
 def test_a_base_exception_from_a_native_library_is_an_internal_error(mode, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)
-    target = "medclaim.pipeline.settle_claims" if mode == "--out" else "medclaim.store.settle_claims"
+    target = "medclaim.pipeline.settle_claims" if mode == "--out" else "medclaim.store.runs.settle_claims"
     monkeypatch.setattr(target, panic)
     r = invoke("settle", B, "--rules", RULES, mode, tmp_path / "dir")
     assert r.exit_code == Exit.INTERNAL

@@ -200,7 +200,7 @@ def test_parquet_ledger_says_the_unit_of_every_column(workbook):
     schema = pq.read_schema(workbook[0] / "ledger.parquet")
     units = json.loads(schema.metadata[b"medclaim.units"])
     assert set(units) == set(schema.names)
-    assert units["hifp_pay"] == "fen" and units["year"] == "year" and units["ratio_bp"] == "bp" and units["setl_id"] == "text"
+    assert units["hifp_pay"] == "fen" and units["year"] == "year" and units["ytd_claims"] == "count" and units["setl_id"] == "text"
     assert schema.field("psn_part_amt").metadata == {b"unit": b"fen"}
     assert pl.read_parquet(workbook[0] / "ledger.parquet")["medfee_sumamt"].dtype == pl.Int64  # still integer fen
 

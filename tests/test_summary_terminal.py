@@ -115,6 +115,11 @@ def test_masks():
         "S2,3417**********009X,x",
         None,
     ]
+    # headers match as the readers match them (full-width, spacing, case)
+    from medclaim.io.headers import normalise_header
+
+    odd = pl.Series("raw", ["姓 名=黄明; ＩＤ=x1"])
+    assert mask_raw_cells(odd, {"姓名"}, {"id"}, normalise_header).to_list() == ["姓 名=黄*; ＩＤ=**"]
     # a settlement id of 16 digits and a person number without a birth date are not ID cards
     keep = pl.Series("raw", ["3417212103002925,341721000000000093"])
     assert mask_raw_cells(keep, set(), set()).to_list() == keep.to_list()

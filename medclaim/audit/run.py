@@ -72,19 +72,30 @@ def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None) -> 
     head = read_head(root)
     if head is None or head.run == 0:
         raise NotALedger(f"{root}: no ledger here (nothing has been settled into it) — audit without --ledger, or give the ledger directory")
-    plan = plan_settle(root, head, claims, book)  # planned, never committed
+    chunks: list[pl.DataFrame] = []
+    plan = plan_settle(root, head, claims, book, on_chunk=chunks.append)  # planned, never committed
+    plan.discard()
+    entries = pl.concat(chunks, how="diagonal_relaxed") if chunks else pl.DataFrame()
     acc = read_accumulator(root, head)
     prior = None
-    if head.parts and plan.entries.height:
-        people = plan.entries.select("psn_no", "year").unique()
+    if head.parts and entries.height:
+        people = entries.select("psn_no", "year").unique()
+        rows = scan_parts(root, head).join(people.lazy(), on=["psn_no", "year"], how="semi").collect()
+        if rows.height and "scope" not in rows.columns:  # a stored ledger keeps no working figures
+            from ..recompute import RecomputeError, recompute as settle_again
+            from ..settle import with_scope
+
+            try:
+                rows = settle_again(rows, {rs.id: rs for rs in book.periods}).rows
+            except RecomputeError:  # settled with rule sets not given here: scope as stored, pre at most
+                rows = with_scope(rows)
         prior = (
-            scan_parts(root, head, ["psn_no", "year", "scope", "pre", "fund_pay_sumamt"])
-            .join(people.lazy(), on=["psn_no", "year"], how="semi")
+            rows.lazy()
             .group_by("psn_no", "year")
             .agg((pl.col("scope") + pl.col("pre") - pl.col("fund_pay_sumamt")).sum().alias("scope_burden"))
             .collect()
         )
-    return plan.entries, plan.rejects, acc, prior, plan.counts["already_settled"]
+    return entries, plan.rejects, acc, prior, plan.counts["already_settled"]
 
 
 def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | None = None, tolerance_fen: int = 0,

@@ -1,6 +1,9 @@
 """The explain document of one person-year, built from the engine's own ledger columns.
 
-Explain never does settlement arithmetic.  It *reports* the engine's intermediate columns: the
+Explain never does settlement arithmetic.  It *reports* the engine's intermediate columns — from
+an in-memory settlement, or, for a stored ledger (which keeps what was paid, not the working
+figures), from ``medclaim.recompute``, which runs the same engine again on the person-year's rows
+from the openings the ledger holds and reports any figure that comes out differently: the
 deductible and its factors, the ratio and its parts, the raw basic payment, each annual cap's
 cumulative input and cut, the 大病 base, threshold and per-band bases, the assistance base, ratio
 and limit, the running totals after the claim.  The only derived figures are "before" values, each
@@ -17,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from ..rules import BENEFIT_CLASSES
+from ..recompute import needs_recompute, recompute
 from .load import RuleRef, years_of
 from .mask import mask_id
 from .model import SCHEMA_ID, conform
@@ -76,6 +80,12 @@ def explain_person(
     """
     years = years_of(rows)
     mine = rows.filter(pl.col("year") == year)
+    differences = []
+    if needs_recompute(mine):
+        # a stored ledger keeps what was paid, not the engine's working figures: the same engine
+        # settles the person-year's rows again from the openings the ledger holds
+        again = recompute(mine, {rid: ref.rs for rid, ref in rules.items()})
+        mine, differences = again.rows, again.differences.to_dicts()
     claims = [_claim(_Row(r), i + 1, rules) for i, r in enumerate(mine.iter_rows(named=True))]
     n_year = len(claims)
     if only is not None:
@@ -99,6 +109,8 @@ def explain_person(
         for v in ledger_versions:
             if v != ref.rs.ruleset.version:
                 warnings.append({"code": "ruleset_version_changed", "ruleset_id": rid, "ledger_version": v, "file_version": ref.rs.ruleset.version})
+    for d in differences:
+        warnings.append({"code": "recomputed_differs", **d})
     for r in rejected or []:
         warnings.append({"code": "claim_rejected", "setl_id": r.get("setl_id"), "reason_code": r.get("reason_code"), "message": r.get("message")})
     last = _Row(mine.row(-1, named=True)) if mine.height else _Row({})

@@ -24,7 +24,7 @@ import polars as pl
 from ..engine import KEYS, accumulator_columns
 from ..rules import RuleBook, load_rulebook
 from ..schema import CLAIM_SCHEMA, empty_rejects
-from ..settle import ledger_schema
+from ..settle import lean, ledger_schema
 from .frames import arrow_schema, spark_ddl, to_batches
 from .partition import OPENING, Partition, read_partition, settle_partition
 
@@ -206,7 +206,7 @@ def settled_batches(part: Partition, book: RuleBook, target):
     if part.claims.height == 0 and part.accumulator is None:
         return
     s = settle_partition(part, book)
-    for record, frame in (("ledger", s.ledger), ("reject", s.rejects), ("closing", s.closing)):
+    for record, frame in (("ledger", lean(s.ledger)), ("reject", s.rejects), ("closing", s.closing)):
         if frame.height:
             yield from to_batches(frame.with_columns(pl.lit(record).alias(RECORD)), target)
 

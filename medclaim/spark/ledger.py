@@ -9,7 +9,7 @@ The driver holds the ledger's lock for the whole run, as a local run does.  Then
    summary figures (small files in a staging directory);
 4. the driver numbers the entries: partition *p* starts after the entries of partitions < *p*;
 5. pass 2 — each task settles its partition again (the engine is deterministic; the count is
-   checked) and writes its entries, numbered, as the part file ``parts/run-NNNNNN-PPPPP.parquet``;
+   checked) and writes its entries, numbered and lean, as the part file ``parts/run-NNNNNN-PPPPP.parquet`` (under a temporary name until the commit);
 6. the driver merges the accumulator, writes rejects, summary and manifest, and commits by
    replacing ``HEAD.json`` — the store's commit protocol: until then no reader sees the run, and
    a run that dies leaves files the next run removes.
@@ -32,27 +32,25 @@ import polars as pl
 
 from ..engine import KEYS
 from ..io import read_claims
-from ..ledger_check import entry_totals
 from ..output import DEFAULT as DEFAULT_PEOPLE
 from ..output import TMP_MARK, PeopleFiles
-from ..pipeline import RunResult, finish_settle_run, inputs_manifest, late_message
+from ..pipeline import RunResult, finish_settle_run, inputs_manifest
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
-from ..settle import InvariantError, Settlement, empty_ledger, merge_balances
+from ..settle import InvariantError, Settlement, empty_ledger, lean, ledger_schema, merge_balances
 from ..store import (
-    FileRef,
     LAST_COLUMNS,
     Ledger,
+    PartWriter,
+    PreparedPart,
     RunPlan,
     last_claims,
     late_flag,
     merge_accumulator,
-    partition_part_name,
     read_accumulator,
     split_already_settled,
     stamp,
     utc_now,
-    write_entries,
     write_new,
     ytd_columns,
 )
@@ -67,7 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Claims per partition when the caller does not say (a partition is settled in one Python worker).
 ROWS_PER_PARTITION = 500_000
 PLAN_SCHEMA = "pid int, entries bigint, info string"
-PART_SCHEMA = "pid int, ref string"  # the part's FileRef (as in HEAD.json)
+PART_SCHEMA = "pid int, file string, tmp string, rows bigint"  # a PreparedPart, for the driver's commit
 LATE_EXAMPLES = 5
 
 
@@ -111,7 +109,9 @@ def _plan_task(book: RuleBook, acc_columns: list[str], staging: str):
 
 
 def _write_task(book: RuleBook, acc_columns: list[str], root: str, run: int, first_entry: dict[int, int], expected: dict[int, int]):
-    """Pass 2 for one partition: settle again, number the entries, write the part file."""
+    """Pass 2 for one partition: settle again, number the entries, write the part file under a
+    temporary name (lean, as a local run writes it) and hand it back as a ``PreparedPart``; the
+    driver's ``Ledger.commit`` renames it and records its totals."""
 
     def write(batches):
         import pyarrow as pa
@@ -123,16 +123,22 @@ def _write_task(book: RuleBook, acc_columns: list[str], root: str, run: int, fir
         if settlement.ledger.height != expected.get(pid, 0):
             raise InvariantError([f"partition {pid} settled {settlement.ledger.height} claims in pass 2 but "
                                   f"{expected.get(pid, 0)} in pass 1 — the partition's input changed during the run"])
-        rows: dict[str, list] = {"pid": [], "ref": []}
+        rows: dict[str, list] = {"pid": [], "file": [], "tmp": [], "rows": []}
         if settlement.ledger.height:
             entries = stamp(late_flag(settlement.ledger, part.accumulator), run, first_entry[pid])
-            rel = partition_part_name(run, pid)
-            write_new(Path(root) / rel, lambda p: write_entries(p, entries))
-            ref = FileRef.of(Path(root), rel, entries.height)
-            ref.totals = entry_totals(entries)
+            writer = PartWriter(Path(root), run, ledger_schema(book), partition=pid)
+            try:
+                writer.write(lean(entries))  # the engine's working figures are recomputed, not stored
+                prepared = writer.close()
+            except BaseException:
+                writer.abort()
+                raise
             rows["pid"].append(pid)
-            rows["ref"].append(json.dumps(ref.to_json()))
-        yield pa.RecordBatch.from_pydict(rows, schema=pa.schema([("pid", pa.int32()), ("ref", pa.string())]))
+            rows["file"].append(prepared.file)
+            rows["tmp"].append(str(prepared.tmp))
+            rows["rows"].append(prepared.rows)
+        schema = pa.schema([("pid", pa.int32()), ("file", pa.string()), ("tmp", pa.string()), ("rows", pa.int64())])
+        yield pa.RecordBatch.from_pydict(rows, schema=schema)
 
     return write
 
@@ -153,11 +159,11 @@ def _read_staged(staging: Path, prefix: str) -> pl.DataFrame | None:
 
 
 def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "SparkSession",
-                      partitions: int | None = None) -> tuple[RunPlan, SummaryAccumulator, list[str]]:
+                      partitions: int | None = None) -> tuple[RunPlan, SummaryAccumulator]:
     """Settle new claims into the next run of the ledger ``lg`` (locked by the caller) on Spark.
 
-    Returns the run's plan (its entries already written as part files, not yet committed), the
-    summary figures and the messages about late claims."""
+    Returns the run's plan (its entries written as prepared parts, not yet committed) and the
+    summary figures."""
     from pyspark import StorageLevel
 
     root, head = lg.root, lg.head
@@ -169,7 +175,7 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
     staging.mkdir(parents=True)
     totals = SummaryAccumulator()
     try:
-        parts: list[FileRef] = []
+        parts: list[PreparedPart] = []
         closing = rejects = None
         late = 0
         examples: list[str] = []
@@ -197,7 +203,7 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
                 raise _spark_failure(e) from e
             finally:
                 prepared.unpersist()
-            parts = [FileRef.from_json(json.loads(r.ref)) for r in sorted(written, key=lambda r: r.pid)]
+            parts = [PreparedPart(r.file, Path(r.tmp), r.rows) for r in sorted(written, key=lambda r: r.pid)]
             if sum(p.rows for p in parts) != sum(expected.values()):
                 raise InvariantError([f"the run's part files hold {sum(p.rows for p in parts)} entries, pass 1 settled {sum(expected.values())}"])
             for r in sorted(planned, key=lambda r: r.pid):
@@ -217,14 +223,18 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
             ytd = KEYS + sorted(ytd_columns(run_closing))
             old_openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
             all_closing = merge_balances(old_openings, run_closing.select(ytd))
-            # the run's last claim per person-year, in the shape merge_accumulator reads entries in
-            last = run_closing.select(*KEYS, *[pl.col(a).alias(c) for a, c in LAST_COLUMNS.items()], is_reversal=pl.lit(False))
+            # the run's last claim per person-year, as last_claims gives it (each partition joined it to its closing)
+            last = run_closing.select(*KEYS, *LAST_COLUMNS)
             new_acc = merge_accumulator(acc, all_closing, last)
         run_rejects = pl.concat([already, rejects.cast(empty_rejects().schema)]) if rejects is not None else already
         settlement = Settlement(ledger=empty_ledger(), rejects=run_rejects, closing=run_closing)
-        plan = RunPlan(run=run, kind="settle", entries=pl.DataFrame(), rejects=run_rejects, accumulator=new_acc,
-                       settlement=settlement, counts=counts | {"late_claims": late}, parts=parts)
-        return plan, totals, late_message(late, examples[:LATE_EXAMPLES])
+        plan = RunPlan(run=run, kind="settle", parts=parts, rejects=run_rejects, accumulator=new_acc, settlement=settlement,
+                       counts=counts | {"late_claims": late}, late_examples=examples[:LATE_EXAMPLES])
+        return plan, totals
+    except BaseException:
+        for p in parts:  # written but never to be committed
+            p.tmp.unlink(missing_ok=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -251,13 +261,18 @@ def append_claims_spark(
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     with Ledger.open(ledger_dir, wait, "medclaim settle --engine spark") as lg:
         head_before = {"run": lg.head.run, "entries": lg.head.entries}
-        plan, totals, messages = plan_settle_spark(lg, claims, book, spark, partitions)
+        plan, totals = plan_settle_spark(lg, claims, book, spark, partitions)
         import pyspark
 
         engine = {"engine": {"name": "spark", "pyspark": pyspark.__version__, "master": spark.sparkContext.master,
                              "part_files": len(plan.parts)}}
-        return finish_settle_run(lg, plan, totals, book, rules, read_rejects, rows_read, inputs, [], started,
-                                 head_before, messages, engine, people)
+        try:
+            return finish_settle_run(lg, plan, totals, None, book, rules, read_rejects, rows_read, inputs, [], started,
+                                     head_before, engine, people)
+        except BaseException:
+            if lg.head.run < plan.run:  # not committed: its prepared parts go
+                plan.discard()
+            raise
 
 
 def settle_into_ledger_spark(

@@ -1,0 +1,105 @@
+"""Reading a ledger: only what HEAD names."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .layout import HEAD_FILE, Head, NotALedger, part_run, read_head, run_dir_name
+
+
+# ------------------------------------------------------------------ reading
+
+
+_LEDGER_NAMES = re.compile(r"^(HEAD\.json|\.lock|parts|runs|accumulator-\d+\.parquet|\..*\.tmp-\d+)$")
+
+
+def check_ledger_dir(root: Path) -> None:
+    """Refuse a directory that is neither empty nor a ledger (e.g. an ``--out`` directory)."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise NotALedger(f"{root} is not a directory")
+    if (root / HEAD_FILE).exists():
+        return
+    if (root / "ledger.parquet").exists():
+        raise NotALedger(
+            f"{root} holds a one-off ledger.parquet written with --out; give --ledger a new (or empty) directory"
+        )
+    foreign = sorted(p.name for p in root.iterdir() if not _LEDGER_NAMES.match(p.name))
+    if foreign:
+        raise NotALedger(
+            f"{root} is not a medclaim ledger (it holds {', '.join(foreign[:5])}); give --ledger a new or empty directory"
+        )
+
+
+def _empty_ledger_frame() -> pl.LazyFrame:
+    from ..settle import empty_ledger
+
+    return empty_ledger().lazy()
+
+
+def part_paths(root: Path, head: Head, run: int | None = None) -> list[Path]:
+    """The committed part files, in HEAD order; ``run``: only those holding that run's entries
+    (one, or one per partition for a run written in parallel)."""
+    return [Path(root) / p.file for p in head.parts if run is None or part_run(p.file) == run]
+
+
+def scan_parts(root: Path, head: Head, columns: list[str] | None = None) -> pl.LazyFrame:
+    paths = part_paths(root, head)
+    if not paths:
+        return _empty_ledger_frame()
+    frames = [pl.scan_parquet(p) for p in paths]
+    if columns is not None:
+        frames = [f.select([c for c in columns if c in f.collect_schema().names()]) for f in frames]
+    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+
+
+def scan_ledger(path: str | Path) -> pl.LazyFrame:
+    """Every committed entry of a ledger directory (``--ledger``), or the ledger.parquet of an ``--out``
+    directory, or a ledger Parquet file itself.  Entries are in settlement order within each run."""
+    path = Path(path)
+    if path.is_file():
+        return pl.scan_parquet(path)
+    head = read_head(path)
+    if head is not None:
+        return scan_parts(path, head)
+    if (path / "ledger.parquet").exists():
+        return pl.scan_parquet(path / "ledger.parquet")
+    raise NotALedger(f"{path}: no ledger here (neither {HEAD_FILE} of a --ledger directory nor ledger.parquet of an --out directory)")
+
+
+def read_ledger(path: str | Path) -> pl.DataFrame:
+    """All committed entries (see ``scan_ledger``)."""
+    return scan_ledger(path).collect()
+
+
+def read_accumulator(root: str | Path, head: Head | None = None) -> pl.DataFrame | None:
+    """The committed per-person-year running totals (None for an empty ledger)."""
+    root = Path(root)
+    head = head if head is not None else read_head(root)
+    if head is None or head.accumulator is None:
+        return None
+    return pl.read_parquet(root / head.accumulator.file)
+
+
+def list_runs(root: str | Path) -> list[dict[str, Any]]:
+    """The manifests of the committed runs, oldest first."""
+    root = Path(root)
+    head = read_head(root)
+    if head is None:
+        raise NotALedger(f"{root}: no ledger here ({HEAD_FILE} missing)")
+    out = []
+    for run in range(1, head.run + 1):
+        path = root / run_dir_name(run) / "manifest.json"
+        try:
+            out.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            out.append({"run": run, "error": f"{path}: {e}"})
+    return out
+
+

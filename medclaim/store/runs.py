@@ -1,0 +1,322 @@
+"""What a run produces before it is committed: settled (or reversed) entries written as prepared parts,
+the accumulator after the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from ..engine import KEYS
+from ..output import atomic_path
+from ..parquet import ParquetStream
+from ..recompute import PER_CLAIM_CLASSES
+from ..rules import RuleBook
+from ..schema import CLAIM_COLUMNS, RejectReason, empty_rejects
+from ..settle import Handover, Settlement, lean, ledger_schema, settle_claims, take
+from ..status import Exit
+
+from .accumulator import combine_last, last_claims, late_flag, merge_accumulator, ytd_columns
+from .layout import ENTRY_COLUMNS, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name
+from .read import part_paths, read_accumulator, scan_parts
+
+
+# ------------------------------------------------------------------ what a run produces
+
+
+@dataclass
+class PreparedPart:
+    """A run's entries, written but not committed: a file under a temporary name that the commit
+    renames to ``file``.  Whatever engine wrote it (the local one chunk by chunk, or executors of a
+    cluster), ``Ledger.commit`` takes it the same way."""
+
+    file: str  # final name, relative to the ledger directory (parts/run-NNNNNN.parquet)
+    tmp: Path  # where it is now
+    rows: int
+
+
+class PartWriter:
+    """Writes a run's entries chunk by chunk to a temporary part file in ``parts/`` (``partition``:
+    one of the run's several part files, written by one executor of a cluster)."""
+
+    def __init__(self, root: Path, run: int, schema: pl.Schema, partition: int | None = None):
+        (root / PARTS).mkdir(parents=True, exist_ok=True)
+        self.file = part_name(run, partition)
+        self.schema = pl.Schema({**schema, **ENTRY_COLUMNS})
+        self.stream: ParquetStream | None = None
+        self.tmp = atomic_path(root / self.file)
+
+    def write(self, chunk: pl.DataFrame) -> None:
+        if self.stream is None:  # descriptive columns the rule book's schema cannot know come last
+            extra = {c: t for c, t in chunk.schema.items() if c not in self.schema}
+            self.stream = ParquetStream(self.tmp, pl.Schema({**self.schema, **extra}))
+        self.stream.write(chunk)
+
+    def close(self) -> PreparedPart | None:
+        if self.stream is None:
+            return None
+        if self.stream.rows == 0:  # nothing settled: no part
+            self.stream.abort()
+            return None
+        self.stream.close()
+        return PreparedPart(self.file, self.tmp, self.stream.rows)
+
+    def abort(self) -> None:
+        if self.stream is not None:
+            self.stream.abort()
+
+
+def prepared_part(root: Path, run: int, entries: pl.DataFrame) -> PreparedPart | None:
+    """A run's entries held in memory (reversals: a handful) as a prepared part."""
+    if entries.height == 0:
+        return None
+    writer = PartWriter(root, run, entries.schema)
+    writer.write(entries)
+    return writer.close()
+
+
+@dataclass
+class RunPlan:
+    """One run's outcome before it is committed: its entries are written to prepared parts
+    (never all held in memory), the accumulator after the run is computed."""
+
+    run: int
+    kind: str  # settle | reverse
+    parts: list[PreparedPart]  # the run's entries, settlement order, store columns stamped
+    rejects: pl.DataFrame  # rows not settled (incl. already_settled / already_reversed)
+    accumulator: pl.DataFrame | None  # the accumulator after the run (None: unchanged)
+    settlement: Settlement  # rejects and closing balances (its ledger is empty for a streamed run)
+    counts: dict[str, int] = field(default_factory=dict)
+    late_examples: list[str] = field(default_factory=list)  # a few setl_ids of late claims
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts)
+
+    def read_entries(self) -> pl.DataFrame:
+        """The run's entries (reads the prepared parts: for small runs and tests)."""
+        if not self.parts:
+            return pl.DataFrame()
+        return pl.concat([pl.read_parquet(p.tmp) for p in self.parts], how="diagonal_relaxed")
+
+    def discard(self) -> None:
+        for p in self.parts:
+            p.tmp.unlink(missing_ok=True)
+
+
+def stamp(ledger: pl.DataFrame, run: int, entries_before: int) -> pl.DataFrame:
+    """Add the store's columns: run number, ledger-wide entry number, reversal link (null for claims)."""
+    add = {}
+    for name, dtype in ENTRY_COLUMNS.items():
+        if name not in ledger.columns:
+            add[name] = pl.lit(None, dtype=dtype)
+    ledger = ledger.with_columns(**add) if add else ledger
+    return ledger.with_columns(
+        run=pl.lit(run, dtype=pl.Int32),
+        entry_no=pl.int_range(1, ledger.height + 1, dtype=pl.Int64) + entries_before,
+        reverses_entry=pl.col("reverses_entry").cast(pl.Int64),
+        reversal_reason=pl.col("reversal_reason").cast(pl.String),
+    )
+
+
+def _reject(frame: pl.DataFrame, reason: RejectReason, message: pl.Expr) -> pl.DataFrame:
+    return frame.select(
+        pl.col("source_file"),
+        pl.col("source_row"),
+        pl.col("setl_id"),
+        pl.lit("setl_id").alias("column"),
+        pl.lit(reason.value).alias("reason_code"),
+        message.alias("message"),
+        pl.col("setl_id").alias("raw"),
+    ).cast(empty_rejects().schema)
+
+
+def settled_state(root: Path, head: Head, ids: pl.DataFrame) -> pl.DataFrame:
+    """For the given setl_ids that are in the ledger: ``net`` (claims − reversals: 1 settled, 0
+    reversed), the entry_no and run of the latest claim entry, and of the latest reversal.
+
+    One pass over the ledger's ``setl_id`` column (a semi-join; no re-sort of the year's history).
+    """
+    schema = {"setl_id": pl.String, "net": pl.Int64, "claim_entry": pl.Int64, "claim_run": pl.Int32, "reversal_run": pl.Int32}
+    if not head.parts or ids.height == 0:
+        return pl.DataFrame(schema=schema)
+    lf = scan_parts(root, head, ["setl_id", "is_reversal", "entry_no", "run"])
+    hits = lf.join(ids.select("setl_id").unique().lazy(), on="setl_id", how="semi")
+    rev = pl.col("is_reversal")
+    return (
+        hits.group_by("setl_id")
+        .agg(
+            net=pl.when(rev).then(-1).otherwise(1).sum().cast(pl.Int64),
+            claim_entry=pl.col("entry_no").filter(~rev).max(),
+            claim_run=pl.col("run").filter(~rev).max().cast(pl.Int32),
+            reversal_run=pl.col("run").filter(rev).max().cast(pl.Int32),
+        )
+        .collect()
+    )
+
+
+def split_already_settled(root: Path, head: Head, claims: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The claims still to settle, the rejects of those already settled (and not reversed), and
+    the counts ``already_settled``, ``resettled`` (settled before, reversed, now settled anew) —
+    for every engine that plans a settle run."""
+    state = settled_state(root, head, claims.select("setl_id"))
+    active = state.filter(pl.col("net") > 0)
+    if active.height:
+        repeated = claims.join(active, on="setl_id", how="inner")
+        fresh = claims.join(active, on="setl_id", how="anti")
+    else:  # the usual monthly run: nothing repeated, no copy of the claims
+        repeated, fresh = claims.clear().join(active, on="setl_id", how="inner"), claims
+    resettled = fresh.join(state.filter(pl.col("net") <= 0), on="setl_id", how="semi").height
+    rejects = _reject(
+        repeated,
+        RejectReason.ALREADY_SETTLED,
+        pl.format("settlement id already settled in run {} (entry {}); not paid again", pl.col("claim_run"), pl.col("claim_entry")),
+    )
+    return fresh, rejects, {"already_settled": repeated.height, "resettled": resettled, "reversals": 0}
+
+
+def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: RuleBook,
+                on_chunk: Callable[[pl.DataFrame], None] | None = None) -> RunPlan:
+    """Settle new claims after everything the ledger holds, writing the run's part chunk by chunk.
+
+    Claims whose setl_id is already settled (and not reversed) are rejected as ``already_settled``;
+    each person-year opens with the accumulator's running totals; a claim that sorts before the
+    person-year's last settled claim is flagged ``late`` (it is still settled after it).  Each
+    settled chunk (whole person-years) is flagged, numbered, written and handed to ``on_chunk``
+    (e.g. the run summary; with the engine's working figures, which the part does not keep), then dropped: memory holds the claims, the accumulator and one chunk.
+    """
+    run = head.run + 1
+    fresh, rejects, counts = split_already_settled(root, head, take(claims))
+    acc = read_accumulator(root, head)
+    openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
+    writer = PartWriter(root, run, ledger_schema(book))
+    lasts: list[pl.DataFrame] = []
+    late = {"n": 0, "examples": []}
+
+    def sink(chunk: pl.DataFrame) -> None:
+        chunk = stamp(late_flag(chunk, acc), run, head.entries + writer_rows())
+        writer.write(lean(chunk))  # the engine's working figures go to on_chunk (audit), not to the ledger
+        lasts.append(last_claims(chunk))
+        flagged = chunk.filter(pl.col("late"))
+        late["n"] += flagged.height
+        late["examples"] += flagged["setl_id"].head(5 - len(late["examples"])).to_list()
+        if on_chunk is not None:
+            on_chunk(chunk)
+
+    def writer_rows() -> int:
+        return writer.stream.rows if writer.stream is not None else 0
+
+    try:
+        settlement = settle_claims(Handover(fresh), book, openings, sink=sink)
+        part = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    new_acc = merge_accumulator(acc, settlement.closing, combine_last(lasts)) if part is not None else None
+    return RunPlan(
+        run=run,
+        kind="settle",
+        parts=[part] if part is not None else [],
+        rejects=pl.concat([rejects, settlement.rejects]),
+        accumulator=new_acc,
+        settlement=settlement,
+        counts=counts | {"late_claims": late["n"]},
+        late_examples=late["examples"],
+    )
+
+
+def reversal_claims(originals: pl.DataFrame, reason: str | None) -> pl.DataFrame:
+    """Reversal records built from the original ledger rows: same person, dates, codes and class;
+    amounts negated; the per-claim basic payment and deductible taken back as they were."""
+    per_claim = pl.col("benefit_class").is_in(PER_CLAIM_CLASSES)
+    amounts = [c for c in REVERSED_AMOUNTS if c in originals.columns]
+    keep = [c for c in CLAIM_COLUMNS if c not in amounts]
+    return originals.select(
+        *[pl.col(c) for c in keep if c not in ("source_file", "source_row")],
+        *[(-pl.col(c)).alias(c) for c in amounts],
+        source_file=pl.lit("reversal"),
+        source_row=pl.col("entry_no"),
+        is_reversal=pl.lit(True),
+        fixed_hifp_raw=pl.when(per_claim).then(-pl.col("hifp_raw")).otherwise(None).cast(pl.Int64),
+        fixed_dedc=pl.when(per_claim).then(-pl.col("act_pay_dedc")).otherwise(None).cast(pl.Int64),
+        reverses_entry=pl.col("entry_no"),
+        reversal_reason=pl.lit(reason, dtype=pl.String),
+    )
+
+
+def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, reason: str | None) -> RunPlan:
+    """Append a reversal entry for each settled claim named, through the same engine.
+
+    Its payments are the change of each annual formula (F(net after) − F(before)); claims the person
+    settled after the original are final and are not re-settled.  An id that is not in the ledger
+    stops the whole command; an id already reversed is refused (rejected as ``already_reversed``).
+    """
+    run = head.run + 1
+    wanted = pl.DataFrame({"setl_id": list(dict.fromkeys(setl_ids))}, schema={"setl_id": pl.String})
+    state = settled_state(root, head, wanted)
+    unknown = wanted.join(state, on="setl_id", how="anti")["setl_id"].to_list()
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+        raise ReversalError(f"{len(unknown)} settlement id(s) not in ledger {root}: {shown} — nothing reversed", Exit.NOT_FOUND)
+    done = state.filter(pl.col("net") <= 0)
+    todo = state.filter(pl.col("net") > 0)
+    refused = done.select(
+        source_file=pl.lit("command line"),
+        source_row=pl.lit(None, dtype=pl.Int64),
+        setl_id=pl.col("setl_id"),
+        column=pl.lit("setl_id"),
+        reason_code=pl.lit("already_reversed"),
+        message=pl.format("already reversed in run {}; not reversed twice", pl.col("reversal_run")),
+        raw=pl.col("setl_id"),
+    ).cast(empty_rejects().schema)
+    entries = todo["claim_entry"].to_list()
+    runs = sorted(set(todo["claim_run"].to_list()))
+    originals = (
+        pl.concat(
+            [pl.scan_parquet(p).filter(pl.col("entry_no").is_in(entries)) for r in runs for p in part_paths(root, head, r)],
+            how="diagonal_relaxed",
+        ).collect()
+        if runs
+        else None
+    )
+    acc = read_accumulator(root, head)
+    counts = {"reversals": 0, "already_reversed": refused.height, "already_settled": 0, "late_claims": 0, "resettled": 0}
+    if originals is None or originals.height == 0:
+        nothing = Settlement(ledger=pl.DataFrame(), rejects=refused, closing=pl.DataFrame())
+        return RunPlan(run, "reverse", [], refused, None, nothing, counts)
+    claims = reversal_claims(originals, reason)
+    openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
+    settlement = settle_claims(claims, book, openings)
+    if settlement.rejects.height or settlement.ledger.height != originals.height:
+        msgs = settlement.rejects["message"].to_list()[:3]
+        raise ReversalError(
+            "the rule set given cannot settle the reversal the way the original was settled: " + "; ".join(msgs)
+            + " — pass the rule set the claims were settled with",
+            Exit.INVALID_RULES,
+        )
+    check = settlement.ledger.join(
+        originals.select("entry_no", orig_id=pl.col("ruleset_id"), orig_version=pl.col("ruleset_version")),
+        left_on="reverses_entry", right_on="entry_no", how="left",
+    ).filter((pl.col("ruleset_id") != pl.col("orig_id")) | (pl.col("ruleset_version") != pl.col("orig_version")))
+    if check.height:
+        r = check.row(0, named=True)
+        raise ReversalError(
+            f"claim {r['setl_id']} was settled with rule set {r['orig_id']} version {r['orig_version']}, but the rules given "
+            f"settle it with {r['ruleset_id']} version {r['ruleset_version']} — pass the rule set the claim was settled with",
+            Exit.INVALID_RULES,
+        )
+    ledger = stamp(lean(settlement.ledger).with_columns(late=pl.lit(False)), run, head.entries)
+    new_acc = merge_accumulator(acc, settlement.closing, last_claims(ledger))
+    return RunPlan(
+        run=run,
+        kind="reverse",
+        parts=[prepared_part(root, run, ledger)],
+        rejects=refused,
+        accumulator=new_acc,
+        settlement=settlement,
+        counts=counts | {"reversals": ledger.height},
+    )
+
+
