@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__, failures
+from . import __version__, cli_input, failures
 from .status import DESCRIPTIONS, Exit
 
 app = typer.Typer(
@@ -178,13 +178,17 @@ def main(
 @app.command()
 @guarded
 def settle(
-    inputs: Annotated[list[Path], typer.Argument(help="Extract files: .csv (UTF-8 or GBK), .parquet, .xlsx. Several files = one month from several hospitals.", exists=True, dir_okay=False)],
+    inputs: Annotated[list[Path], typer.Argument(help="Extract files: .csv/.txt (UTF-8, GBK/GB18030 or UTF-16), .xlsx/.xls (Excel, old Excel too), .parquet. Several files = one month from several hospitals.", exists=True, dir_okay=False)],
     rules: Annotated[str, typer.Option("--rules", "-r", help="Rule set: an id under rules/ (anhui/dongzhi-2021), a .yaml file, or a region directory of periods.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="One-off run: directory for ledger.parquet, rejects.csv, summary.txt/json (every person starts the year from zero).", show_default=False)] = None,
     ledger: Annotated[Optional[Path], typer.Option("--ledger", "-l", help="Monthly run: append to the persistent ledger in this directory (created if new), continuing each person's year from it; see docs/ledger.md.", show_default=False)] = None,
     wait: Annotated[float, typer.Option("--wait", help="With --ledger: if another run holds the ledger, wait up to this many seconds for it (default: exit at once with status 6).", min=0)] = 0.0,
     format: Annotated[Optional[list[Format]], typer.Option("--format", "-f", help="Also write the ledger (with --ledger: this run's entries) as CSV and/or Excel (repeatable).")] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.")] = None,
+    encoding: cli_input.Encoding = None,
+    header_row: cli_input.HeaderRow = None,
+    columns: cli_input.Columns = None,
+    sheet: cli_input.Sheet = None,
+    assume_zero: cli_input.AssumeZero = None,
     headers: Annotated[Headers, typer.Option("--headers", help="Column headers of ledger.csv/.xlsx and rejects.csv: zh (Chinese, with class/tier/place in words), en, or code (national field codes, values as keys).")] = Headers.zh,
     output_encoding: Annotated[OutputEncoding, typer.Option("--output-encoding", help="CSV files for people: utf-8 (with BOM, opens in Excel) or gbk (written as GB18030, for older Chinese software).")] = OutputEncoding.utf8,
     lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the summary and progress display: zh or en.")] = "zh",
@@ -231,11 +235,12 @@ def settle(
                 "CSV/Excel copy; give --ledger DIR without --out/--format, and read the parts as Parquet (docs/spark.md)")
         return Exit.USAGE
     people = PeopleFiles(headers=headers.value, encoding=output_encoding.value, show_ids=show_ids, lang=lang)
+    reading = cli_input.read_options(encoding, header_row, columns, sheet, assume_zero)
     log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")
     progress = for_terminal(quiet, lang)
     try:
         if out is not None:
-            result = settle_files(inputs, rules, out, formats, encoding, people, progress)
+            result = settle_files(inputs, rules, out, formats, None, people, progress, reading)
             where = out
         else:
             try:
@@ -243,12 +248,13 @@ def settle(
                     from .spark import SparkUnavailable, settle_into_ledger_spark
 
                     try:
-                        result = settle_into_ledger_spark(inputs, rules, ledger, encoding, wait, spark_partitions, people=people)
+                        result = settle_into_ledger_spark(inputs, rules, ledger, None, wait, spark_partitions, people=people,
+                                                          read_options=reading)
                     except SparkUnavailable as e:
                         o.error(str(e))
                         return Exit.USAGE
                 else:
-                    result = settle_into_ledger(inputs, rules, ledger, formats, encoding, wait, people, progress)
+                    result = settle_into_ledger(inputs, rules, ledger, formats, None, wait, people, progress, reading)
             except LedgerError as e:
                 progress.close()
                 o.error(str(e))

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from . import cli_input
 from .cli import Out, app, guarded, log, setup_logging
 from .status import Exit
 
@@ -34,6 +35,11 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON (schema medclaim.explain/1, docs/explain.md).")] = False,
     show_ids: Annotated[bool, typer.Option("--show-ids", help="Show person numbers in full (masked as 3417**********0433 otherwise, also in --json and logs).")] = False,
     json_schema: Annotated[bool, typer.Option("--json-schema", help="Print the JSON Schema of --json output and exit.")] = False,
+    encoding: cli_input.Encoding = None,
+    header_row: cli_input.HeaderRow = None,
+    columns: cli_input.Columns = None,
+    sheet: cli_input.Sheet = None,
+    assume_zero: cli_input.AssumeZero = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (--json output is still printed).")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", help="Append a log line to this file.", show_default=False)] = None,
 ) -> Exit:
@@ -93,7 +99,8 @@ def explain(
             index = ex.rules_for_ledger(ids, rules)
             source = {"kind": "ledger", "paths": [str(ledger)]}
         else:
-            settled = ex.person_rows_from_input(list(input or []), rules, psn_no)
+            reading = cli_input.read_options(encoding, header_row, columns, sheet, assume_zero)
+            settled = ex.person_rows_from_input(list(input or []), rules, psn_no, reading)
             rows, rejected = settled.rows, settled.rejected
             where = ", ".join(str(p) for p in input or [])
             if rows.height == 0 and rejected:

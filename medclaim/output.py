@@ -30,6 +30,7 @@ import polars as pl
 from . import xlsx
 from .columns import REJECTS, Unit, people_columns, write_parquet
 from .money import fen_to_yuan_expr
+from .schema import DESCRIPTIVE_SCHEMA
 
 #: National output fields first (spec §5), then context, running totals, flags, intermediates.
 NATIONAL = [
@@ -92,7 +93,7 @@ class OutputError(ValueError):
 
 
 def ledger_order(ledger: pl.DataFrame) -> pl.DataFrame:
-    first = [c for c in NATIONAL + CONTEXT if c in ledger.columns]
+    first = [c for c in NATIONAL + list(DESCRIPTIVE_SCHEMA) + CONTEXT if c in ledger.columns]
     rest = [c for c in ledger.columns if c not in first]
     return ledger.select(first + rest)
 

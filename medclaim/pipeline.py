@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from . import __version__
-from .io import read_claims
+from .io import ReadOptions, read_claims
 from .output import (
     DEFAULT as DEFAULT_PEOPLE,
     CsvFile,
@@ -80,6 +80,7 @@ def settle_files(
     encoding: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
     progress: Progress = NO_PROGRESS,
+    read_options: ReadOptions | None = None,
 ) -> RunResult:
     """Settle one or more extracts from scratch into ``out_dir``.
 
@@ -90,9 +91,9 @@ def settle_files(
     formats = formats or []
     book = load_rulebook(rules)
     progress.stage("reading")
-    read = read_claims(inputs, encoding=encoding)
+    read = read_claims(inputs, encoding=encoding, options=read_options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = LedgerWriter(out_dir, formats, ledger_schema(book), people)
+    writer = LedgerWriter(out_dir, formats, ledger_schema(book, read.claims.schema), people)
     totals = SummaryAccumulator()
     reported = Comparison()  # the hospitals' own figures, when the extracts carry them
     progress.stage("settling", read.claims.height)
@@ -116,7 +117,7 @@ def settle_files(
         read.rows_read,
         rules=[rs.id for rs in book.periods],
         unverified=sum(len(rs.unverified()) for rs in book.periods),
-        extra={"inputs": [str(p) for p in inputs]},
+        extra={"inputs": [str(p) for p in inputs], **read.summary_fields()},
     )
     if "xlsx" in formats:
         summary["workbook_split"] = workbook_note(writer.rows, people)
@@ -322,6 +323,12 @@ def _late_message(plan: RunPlan) -> list[str]:
     ]
 
 
+def assumed_zero(read_info: dict[str, Any] | None) -> list[str]:
+    """Amount columns some input file lacked and --assume-zero took as zero (for the manifest)."""
+    files = (read_info or {}).get("reading", {}).get("files", [])
+    return sorted({c for f in files for c in f.get("assumed_zero", [])})
+
+
 def append_claims(
     ledger_dir: Path | str,
     claims: pl.DataFrame,
@@ -336,6 +343,7 @@ def append_claims(
     lock: Ledger | None = None,
     started: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
+    read_info: dict[str, Any] | None = None,
 ) -> RunResult:
     """Settle canonical ``claims`` into the ledger at ``ledger_dir`` as one run (library entry point).
 
@@ -344,12 +352,12 @@ def append_claims(
     started = started or utc_now()
     if lock is None:
         with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
-            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people)
-    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people)
+            return _append(lg, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, read_info)
+    return _append(lock, claims, book, rules, read_rejects, rows_read, inputs, formats, started, people, read_info)
 
 
 def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_rejects, rows_read, inputs, formats, started,
-            people: PeopleFiles = DEFAULT_PEOPLE) -> RunResult:
+            people: PeopleFiles = DEFAULT_PEOPLE, read_info: dict[str, Any] | None = None) -> RunResult:
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     head_before = {"run": lg.head.run, "entries": lg.head.entries}
@@ -362,16 +370,16 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
 
     plan = lg.plan_settle(claims, book, on_chunk=on_chunk)
     return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, formats, started,
-                             head_before, people=people)
+                             head_before, people=people, read_info=read_info)
 
 
 def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, reported: Comparison | None, book: RuleBook,
                       rules, read_rejects: pl.DataFrame, rows_read: int, inputs, formats, started: str,
                       head_before: dict[str, Any], manifest_extra: dict[str, Any] | None = None,
-                      people: PeopleFiles = DEFAULT_PEOPLE) -> RunResult:
+                      people: PeopleFiles = DEFAULT_PEOPLE, read_info: dict[str, Any] | None = None) -> RunResult:
     """Summarise a planned settle run and commit it (or say there is nothing new), whichever engine
     wrote its parts: ``totals`` holds the run's entries, ``reported`` the hospitals' own figures
-    compared (None: not compared)."""
+    compared (None: not compared), ``read_info`` how the input was read."""
     rejects = pl.concat([read_rejects, plan.rejects])
     plan.rejects = rejects
     plan.settlement.rejects = rejects
@@ -388,6 +396,7 @@ def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, rep
             "already_settled": c["already_settled"],
             "late_claims": c["late_claims"],
             "resettled": c["resettled"],
+            **(read_info or {}),  # how the input was read: header rows, footers, sheets, columns
         },
     )
     messages = _late_message(plan)
@@ -406,7 +415,8 @@ def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, rep
         summary["run"] = None
         return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, warnings=warnings,
                          run=None, messages=[msg])
-    manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before, manifest_extra)
+    manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before,
+                              extra={"assume_zero": assumed_zero(read_info), **(manifest_extra or {})})
     written = _commit(lg, plan, summary, manifest, formats or [], people)
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:
@@ -425,17 +435,19 @@ def settle_into_ledger(
     wait: float = 0.0,
     people: PeopleFiles = DEFAULT_PEOPLE,
     progress: Progress = NO_PROGRESS,
+    read_options: ReadOptions | None = None,
 ) -> RunResult:
     """Settle extracts as the next run of the persistent ledger in ``ledger_dir``."""
     started = utc_now()
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
     with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
         progress.stage("reading")
-        read = read_claims(inputs, encoding=encoding)
+        read = read_claims(inputs, encoding=encoding, options=read_options)
         meta = inputs_manifest(inputs, read.files)
         progress.stage("settling")
         # the reader hands its claims over: the run frees them as soon as they are ordered
-        return _append(lg, read, book, rules, read.rejects, read.rows_read, meta, formats, started, people)
+        return _append(lg, read, book, rules, read.rejects, read.rows_read, meta, formats, started, people,
+                       read.summary_fields())
 
 
 def reverse_claims(

@@ -41,6 +41,21 @@ CLAIM_SCHEMA: dict[str, pl.DataType] = {
 
 CLAIM_COLUMNS = list(CLAIM_SCHEMA)
 
+#: Descriptive columns (national field codes), carried from the input to the ledger as they are
+#: when a file has them — never used to settle.  Only those some input file has are in the
+#: claims frame (absent ones would cost memory for nothing).  Personal data: psn_name, certno.
+DESCRIPTIVE_SCHEMA: dict[str, pl.DataType] = {
+    "psn_name": pl.String(),  # 人员姓名
+    "certno": pl.String(),  # 证件号码 / 身份证号
+    "fixmedins_code": pl.String(),  # 定点医药机构编号
+    "fixmedins_name": pl.String(),  # 定点医药机构名称
+    "dept": pl.String(),  # 科室
+    "dise_codg": pl.String(),  # 诊断编码
+    "dise_name": pl.String(),  # 诊断名称 / 病种名称
+    "med_type_name": pl.String(),  # 医疗类别名称
+}
+PERSONAL_COLUMNS = ("psn_name", "certno")
+
 
 class RejectReason(str, Enum):
     """Stable reason codes written to rejects.csv (cron scripts and auditors grep for them)."""

@@ -236,20 +236,22 @@ def lean(ledger: pl.DataFrame) -> pl.DataFrame:
     return ledger.select([c for c in ledger.columns if not is_working_column(c)])
 
 
-def engine_schema(book: RuleBook) -> pl.Schema:
-    """Every column the engine produces for this rule book: the engine run on no claims, every period."""
-    from .schema import empty_claims
+def engine_schema(book: RuleBook, claims: pl.Schema | None = None) -> pl.Schema:
+    """Every column the engine produces for this rule book: the engine run on no claims, every
+    period (with the descriptive columns ``claims`` carries, which the engine passes through)."""
+    from .schema import DESCRIPTIVE_SCHEMA, empty_claims
 
+    carried = {c: t for c, t in (claims or {}).items() if c in DESCRIPTIVE_SCHEMA}
     schema: dict[str, pl.DataType] = {}
     for rs in book.periods:
-        for chunk in settle_period(engine.map_codes(empty_claims().lazy(), rs).collect(), rs, None):
+        for chunk in settle_period(engine.map_codes(empty_claims().with_columns(**{c: pl.lit(None, t) for c, t in carried.items()}).lazy(), rs).collect(), rs, None):
             schema.update({c: t for c, t in chunk.schema.items() if c not in schema})
     return pl.Schema(schema)
 
 
-def ledger_schema(book: RuleBook) -> pl.Schema:
+def ledger_schema(book: RuleBook, claims: pl.Schema | None = None) -> pl.Schema:
     """The columns of the ledger written for this rule book (``lean`` of the engine's)."""
-    return pl.Schema({c: t for c, t in engine_schema(book).items() if not is_working_column(c)})
+    return pl.Schema({c: t for c, t in engine_schema(book, claims).items() if not is_working_column(c)})
 
 
 def chunk_bounds(run_start: pl.Series, chunk_rows: int) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from .io.notes import input_lines
 from .money import fen_to_yuan_display
 
 AMOUNTS = ["medfee_sumamt", "inscp_scp_amt", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt"]
@@ -121,7 +122,7 @@ def build_summary(
 
 
 def check_counts(summary: dict[str, Any]) -> bool:
-    return summary["rows_read"] == summary["claims_settled"] + summary["rows_rejected"]
+    return summary["rows_read"] == summary["claims_settled"] + summary["rows_rejected"] + summary.get("footer_rows", 0)
 
 
 # ------------------------------------------------------------------ rendering
@@ -163,8 +164,9 @@ def _head_lines(s: dict[str, Any], L) -> list[tuple[str, str | None]]:
     if s["unverified_parameters"]:
         lines.append((L("summary.unverified", n=s["unverified_parameters"]).strip(), "yellow"))
     ok = check_counts(s)
+    footers = L("summary.footers", n=f"{s['footer_rows']:,}") if s.get("footer_rows") else ""  # 合计 lines of the input
     lines.append((L("summary.counts", read=f"{s['rows_read']:,}", settled=f"{s['claims_settled']:,}",
-                    rejected=f"{s['rows_rejected']:,}") + ("" if ok else L("summary.mismatch")), "green" if ok else "bold red"))
+                    rejected=f"{s['rows_rejected']:,}") + footers + ("" if ok else L("summary.mismatch")), "green" if ok else "bold red"))
     lines.append((L("summary.people", people=f"{s['people_settled']:,}", not_covered=f"{s['not_covered']:,}"), None))
     for key in ("late_claims", "already_settled"):
         if s.get(key):
@@ -175,6 +177,7 @@ def _head_lines(s: dict[str, Any], L) -> list[tuple[str, str | None]]:
     if s["rejects_by_reason"]:
         reasons = _join(L, [f"{k} {v:,}" for k, v in s["rejects_by_reason"].items()])
         lines.append((L("summary.rejected_by_reason", reasons=reasons), "yellow"))
+    lines += [(line, "cyan") for line in input_lines(s, L)]  # how the input was read (header rows, footers, sheets, columns)
     lines.append((L("summary.rates", rates=_join(L, [f"{L('summary.rate.' + k)} {s['rates'][j]}" for k, j, _, _ in RATES])), None))
     reach = _join(L, [f"{L('summary.reach.' + flag)} {s['people_reaching'][label]:,}" for label, flag in FLAGS.items()])
     lines.append((L("summary.reaching", counts=reach), None))
@@ -245,10 +248,12 @@ def summary_sheet_rows(s: dict[str, Any], lang: str = "zh") -> tuple[list[list[A
     rows.append([L("summary.rules", rules=", ".join(s["rules"]))])
     if s["unverified_parameters"]:
         rows.append([L("summary.unverified", n=s["unverified_parameters"]).strip()])
-    for key in ("rows_read", "claims_settled", "rows_rejected", "people_settled", "not_covered"):
-        rows.append([L(f"summary.{key}"), (s[key], Unit.COUNT)])
+    for key in ("rows_read", "claims_settled", "rows_rejected", "footer_rows", "people_settled", "not_covered"):
+        if key in s:
+            rows.append([L(f"summary.{key}"), (s[key], Unit.COUNT)])
     for reason, n in s["rejects_by_reason"].items():
         rows.append([L("summary.rejected_reason", reason=reason), (n, Unit.COUNT)])
+    rows += [[line] for line in input_lines(s, L)]  # how the input was read
     for key in ("late_claims", "already_settled"):
         if s.get(key):
             rows.append([L(f"summary.{key}", n="").rstrip("：: "), (s[key], Unit.COUNT)])

@@ -43,7 +43,8 @@ def test_every_row_is_settled_or_rejected(demo):
     rejects = read_people_csv(demo / "rejects.csv")
     summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     rows_read = summary["rows_read"]
-    assert rows_read == ledger.height + rejects.height
+    assert summary["footer_rows"] == 1  # the 合计 line of file A: neither a claim nor a reject
+    assert rows_read == ledger.height + rejects.height + summary["footer_rows"]
     assert ledger["setl_id"].is_unique().all()
     # an id both settled and rejected can only be an exact repeat of a settled row
     both = set(ledger["setl_id"]) & set(rejects["setl_id"].drop_nulls())

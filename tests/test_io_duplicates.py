@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from medclaim.io import read_claims
 
-HEADER = "setl_id,psn_no,med_type,hosp_lv,begndate,enddate,medfee_sumamt,fulamt_ownpay_amt"
+HEADER = "setl_id,psn_no,med_type,hosp_lv,begndate,enddate,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt"
 
 
 def read(paths):
@@ -25,7 +25,7 @@ def csv(path: Path, *lines: str) -> Path:
 
 
 def line(setl_id: str, total: str = "100", person: str = "P1", end: str = "2021-03-02") -> str:
-    return f"{setl_id},{person},21,02,2021-03-01,{end},{total},0"
+    return f"{setl_id},{person},21,02,2021-03-01,{end},{total},0,0,0"
 
 
 def test_exact_repeat_keeps_one(tmp_path):

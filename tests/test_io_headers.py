@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from medclaim.io import HEADER_ALIASES, REQUIRED_FIELDS, InputFileError, read_claims
+from medclaim.io import HEADER_ALIASES, REQUIRED_FIELDS, InputFileError, ReadOptions, read_claims
 from medclaim.io.headers import map_headers, normalise_header
-from medclaim.schema import CLAIM_SCHEMA
+from medclaim.schema import CLAIM_SCHEMA, DESCRIPTIVE_SCHEMA
 
 ROW = ["S1", "P1", "低保对象", "21", "02", "省内异地", "是", "2021-03-01", "2021-03-05", "100", "10", "5", "2", "83", "2021-01-01"]
 FIELDS = [
@@ -51,7 +51,7 @@ EXPECTED = {
 
 
 def read_one(path: Path) -> dict:
-    result = read_claims([path])
+    result = read_claims([path], options=ReadOptions(assume_zero=("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")))
     assert result.rows_read == result.claims.height + result.rejects.height == 1
     assert result.rejects.height == 0, result.rejects.to_dicts()
     row = result.claims.row(0, named=True)
@@ -124,7 +124,7 @@ def test_three_naming_schemes_give_the_same_claim(tmp_path, headers):
 
 def test_every_alias_maps_to_its_field():
     for field, aliases in HEADER_ALIASES.items():
-        assert field in CLAIM_SCHEMA
+        assert field in CLAIM_SCHEMA or field in DESCRIPTIVE_SCHEMA
         for alias in aliases:
             assert map_headers([alias, *_required_except(field)], "f").columns[field] == 0, alias
 
@@ -180,7 +180,15 @@ def test_real_anhui_export_header(tmp_path):
         "reported_maf_pay": "医疗救助支出",
         "reported_fund_pay_sumamt": "基金支付总额",
         "med_type": "医疗类别",
+        # descriptive, carried to the ledger as they are
+        "psn_name": "人员姓名",
+        "certno": "证件号码",
+        "fixmedins_code": "定点医药机构编号",
+        "fixmedins_name": "定点医药机构名称",
+        "dise_name": "病种名称",
     }
+    assert mapping.unrecognised == ("就诊ID", "人员类别", "结算日期", "大额医疗支出金额", "个人现金支付", "个人账户支付",
+                                    "统筹基金支付比例", "乡镇", "村")
     row = [
         "J1", "V1", "P1", "张三", "340000199001011234", "居民", "H01", "东至县人民医院", "二级甲等", "本地",
         "2021-03-01", "2021-03-05", "2021-03-05", "1000", "100", "0", "50", "850", "500", "245",

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from medclaim.io import read_claims
+from io_helpers import assert_claim_schema
 from medclaim.schema import CLAIM_SCHEMA, RejectReason, empty_rejects
 
 HEADER = "结算ID,个人编号,人员姓名,医疗类别,医院等级,转诊标志,开始日期,结束日期,总费用,全自费金额,超限价自付,先行自付金额,范围内费用,待遇开始日期"
@@ -18,8 +19,8 @@ GOOD = "S0,P0,张三,21,02,否,2021-03-01,2021-03-05,100,10,5,5,80,"
 
 def read(paths):
     result = read_claims(paths)
-    assert result.rows_read == result.claims.height + result.rejects.height
-    assert dict(result.claims.schema) == CLAIM_SCHEMA
+    assert result.rows_read == result.claims.height + result.rejects.height + result.footers.height
+    assert_claim_schema(result.claims)
     assert result.rejects.schema == empty_rejects().schema
     assert set(result.rejects["reason_code"].to_list()) <= {r.value for r in RejectReason}
     return result
@@ -226,11 +227,12 @@ def test_crlf_and_blank_lines_before_the_header(tmp_path):
     assert only_reject(result)["source_row"] == 3
 
 
-def test_trailing_total_line_is_rejected_not_dropped(tmp_path):
+def test_trailing_total_line_is_a_footer_neither_claim_nor_reject(tmp_path):
     result = read([csv(tmp_path, GOOD, row(**{"结算ID": "S1"}), "合计,,,,,,,,200,,,,,")])
-    assert result.rows_read == 3 and result.claims.height == 2
-    reject = only_reject(result)
-    assert reject["setl_id"] == "合计" and reject["reason_code"] == "missing_field" and reject["source_row"] == 3
+    assert result.rows_read == 3 and result.claims.height == 2 and result.rejects.height == 0
+    footer = result.footers.row(0, named=True)
+    assert (footer["source_row"], footer["kind"], footer["text"]) == (3, "totals", "合计 200")
+    assert result.files[0].footer_rows == 1
 
 
 def test_line_with_too_few_fields(tmp_path):
@@ -269,12 +271,15 @@ def test_quoted_value_spanning_lines_keeps_row_numbers_right(tmp_path):
     assert only_reject(result)["source_row"] == 4  # S2 takes lines 3 and 4, S3 is on line 5
 
 
-def test_unterminated_quote(tmp_path):
-    result = read([csv(tmp_path, GOOD, row(**{"结算ID": "S2", "人员姓名": '"张三'}), row(**{"结算ID": "S3"}))])
-    assert result.claims["setl_id"].to_list() == ["S0"]
+def test_unterminated_quote_rejects_its_line_only(tmp_path):
+    # the quote never closes: the line is refused, the lines after it are still claims
+    result = read([csv(tmp_path, GOOD, row(**{"结算ID": "S2", "人员姓名": '"张三'}), row(**{"结算ID": "S3"}), row(**{"结算ID": "S4"}))])
+    assert result.rows_read == 4
+    assert result.claims["setl_id"].to_list() == ["S0", "S3", "S4"]
+    assert result.claims["source_row"].to_list() == [1, 3, 4]
     reject = only_reject(result)
     assert reject["reason_code"] == "bad_row" and reject["source_row"] == 2
-    assert "quote" in reject["message"]
+    assert "quote" in reject["message"] and reject["raw"].startswith("S2,P0,")
 
 
 def test_stray_quote_inside_a_value_is_kept(tmp_path):

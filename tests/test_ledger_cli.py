@@ -62,7 +62,8 @@ def test_second_hospital_file_continues_and_reports_repeats_and_late_claims(ledg
     assert "late claim(s)" in r.output
     summary = json.loads((ledger / "runs" / "run-000002" / "summary.json").read_text())
     assert summary["already_settled"] == 2610 and summary["late_claims"] > 0
-    assert summary["rows_read"] == summary["claims_settled"] + summary["rows_rejected"]
+    assert summary["footer_rows"] == 1  # the 合计 line of file A
+    assert summary["rows_read"] == summary["claims_settled"] + summary["rows_rejected"] + summary["footer_rows"]
 
 
 def test_runs_verify_rebuild(ledger):

@@ -144,7 +144,7 @@ def test_shell_completion_completes_commands_and_options():
     import sys
 
     exe = Path(sys.executable).with_name("medclaim")
-    env = {**os.environ, "_MEDCLAIM_COMPLETE": "complete_bash", "COMP_WORDS": "medclaim settle --head", "COMP_CWORD": "2"}
+    env = {**os.environ, "_MEDCLAIM_COMPLETE": "complete_bash", "COMP_WORDS": "medclaim settle --headers", "COMP_CWORD": "2"}
     out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["--headers"]
     assert "--install-completion" in CliRunner().invoke(app, ["--help"]).output

@@ -82,14 +82,14 @@ class InputSettlement:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
-def person_rows_from_input(files: list[Path], rules: str, psn_no: str) -> InputSettlement:
+def person_rows_from_input(files: list[Path], rules: str, psn_no: str, options: Any = None) -> InputSettlement:
     """Read the extract(s), keep that person's claims (all of them: annual figures need the whole
     year) and settle them with ``settle_claims`` — the same engine as ``medclaim settle``."""
     from ..io import read_claims
     from ..settle import settle_claims
 
     book = load_rulebook(rules)
-    read = read_claims(list(files))
+    read = read_claims(list(files), options=options)  # options: medclaim.io.ReadOptions
     mine = read.claims.filter(pl.col("psn_no") == psn_no)
     if mine.height == 0:
         return InputSettlement(rows=mine, book=book)

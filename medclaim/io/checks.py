@@ -15,6 +15,7 @@ others are mentioned in its message.  Checks on values that could not be parsed 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ from medclaim.io.parse import (
     parse_text,
 )
 from medclaim.money import fen_to_yuan_expr
-from medclaim.schema import RejectReason
+from medclaim.schema import PERSONAL_COLUMNS, RejectReason
 
 AMOUNT_PARTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
 AMOUNT_FIELDS = ("medfee_sumamt", *AMOUNT_PARTS, "inscp_scp_amt")
@@ -72,6 +73,13 @@ PARSED_FIELDS = (
     *REPORTED_FIELDS,
     "benefit_start",
 )
+
+#: The largest amount one claim may carry: 99,999,999.99 yuan.  Anything larger is a data error
+#: (e.g. 92233720368547758.07, a wrapped integer), and summing such values could overflow.
+MAX_CLAIM_FEN = 100_000_000_00
+#: Dates outside 1990-01-01 … 31 December of next year are typing or export errors (a two-digit
+#: year such as 24-03-05 would otherwise be the year 24).
+FIRST_PLAUSIBLE_YEAR = 1990
 
 _WORKERS = max(1, min(8, os.cpu_count() or 1))
 _RAW_CELL_CHARS = 60  # a cell quoted in a message or in `raw` is cut here
@@ -233,6 +241,36 @@ def row_checks(h: HeaderMap) -> list[Check]:
                     ),
                 )
             )
+    if h.stood_in.get("psn_no") == "certno":
+        checks.append(
+            Check(
+                RejectReason.MISSING_FIELD,
+                "psn_no",
+                pl.col("psn_no").str.contains("*", literal=True).fill_null(False),
+                lambda: _text(
+                    f"there is no person-number column and {label('certno')} '",
+                    _cell("psn_no"),
+                    "' is masked, so it cannot tell people apart; export the file with 人员编号 or with full ID numbers",
+                ),
+            )
+        )
+    last_year = dt.date.today().year + 1
+    for f in DATE_FIELDS:
+        if f in present:
+            checks.append(
+                Check(
+                    RejectReason.BAD_DATE,
+                    f,
+                    _flag_expr(~pl.col(f).dt.year().is_between(FIRST_PLAUSIBLE_YEAR, last_year)),
+                    lambda f=f: _text(
+                        f"{label(f)} '",
+                        _cell(f),
+                        f"' is outside {FIRST_PLAUSIBLE_YEAR}–{last_year} (read as ",
+                        pl.col(f).dt.to_string("%Y-%m-%d"),
+                        "); write the year with four digits and check the date",
+                    ),
+                )
+            )
     for f in AMOUNT_FIELDS:
         if f in present:
             checks.append(
@@ -244,6 +282,21 @@ def row_checks(h: HeaderMap) -> list[Check]:
                         f"{label(f)} '",
                         _cell(f),
                         "' is not an amount in yuan with at most two decimals; fix the cell or remove the row",
+                    ),
+                )
+            )
+    for f in AMOUNT_FIELDS:
+        if f in present:
+            checks.append(
+                Check(
+                    RejectReason.BAD_AMOUNT,
+                    f,
+                    _flag_expr(pl.col(f).abs() >= MAX_CLAIM_FEN),
+                    lambda f=f: _text(
+                        f"{label(f)} '",
+                        _cell(f),
+                        f"' is more than {MAX_CLAIM_FEN // 100 - 1:,}.99 yuan, the most one claim can carry; "
+                        "fix the cell or remove the row",
                     ),
                 )
             )
@@ -312,15 +365,19 @@ def row_checks(h: HeaderMap) -> list[Check]:
     if "inscp_scp_amt" in present:
         given = ~pl.col(blank_col("inscp_scp_amt"))
         formula = " − ".join([label("medfee_sumamt"), *(label(f) for f in parts)])
+        # With every part in the file the scope is exactly total − parts; with some part columns
+        # absent (they are not needed when the scope is given) it can only be at most that.
+        complete = len(parts) == len(AMOUNT_PARTS)
+        scope, derived = pl.col("inscp_scp_amt"), pl.col("_derived_scope")
         checks.append(
             Check(
                 RejectReason.INCONSISTENT_AMOUNTS,
                 "inscp_scp_amt",
-                _flag_expr(given & (pl.col("inscp_scp_amt") != pl.col("_derived_scope"))),
+                _flag_expr(given & ((scope != derived) if complete else (scope > derived))),
                 lambda: _text(
                     f"{label('inscp_scp_amt')} ",
                     fen_to_yuan_expr(pl.col("inscp_scp_amt")),
-                    f" does not equal {formula} = ",
+                    f" does not equal {formula} = " if complete else f" is more than {formula} = ",
                     fen_to_yuan_expr(pl.col("_derived_scope")),
                     f"; correct the amounts, or leave {label('inscp_scp_amt')} empty to have it derived",
                 ),
@@ -359,8 +416,9 @@ def describe_rejects(rejected: pl.DataFrame, checks: list[Check], h: HeaderMap) 
 
 
 def raw_excerpt(h: HeaderMap) -> pl.Expr:
-    """'结算ID=S1; 总费用=12,34a; …' over the recognised columns only (unrecognised columns may
-    hold names and ID numbers, which must not travel into rejects files)."""
-    ordered = sorted(h.columns, key=h.columns.get)
+    """'结算ID=S1; 总费用=12,34a; …' over the claim columns only: names and ID numbers (personal
+    descriptive columns, unrecognised columns) do not travel into rejects files — except an ID
+    number standing in for the person number, which is needed to find the row."""
+    ordered = sorted((f for f in h.columns if f not in PERSONAL_COLUMNS), key=h.columns.get)
     pairs = [pl.concat_str([pl.lit(f"{h.label(f)}="), _cell(f)]) for f in ordered]
     return pl.concat_str(pairs, separator="; ").str.slice(0, RAW_CHARS)

@@ -23,7 +23,7 @@ import polars as pl
 
 from ..engine import KEYS, accumulator_columns
 from ..rules import RuleBook, load_rulebook
-from ..schema import CLAIM_SCHEMA, empty_rejects
+from ..schema import CLAIM_SCHEMA, DESCRIPTIVE_SCHEMA, empty_rejects
 from ..settle import lean, ledger_schema
 from .frames import arrow_schema, spark_ddl, to_batches
 from .partition import OPENING, Partition, read_partition, settle_partition
@@ -56,7 +56,9 @@ def canonical_claims(claims: "DataFrame", source: str) -> "DataFrame":
 
     Money: an integer column is fen; a ``decimal(p, s)`` column with ``s ≤ 2`` is yuan and is
     converted exactly (× 100); floating-point money is refused (not exact).  Ids given as integers
-    become strings.  A missing optional column takes the readers' default.
+    become strings.  A missing optional column takes the readers' default.  Descriptive columns
+    (``medclaim.schema.DESCRIPTIVE_SCHEMA``: names, hospital, diagnosis) the DataFrame has come
+    along, as the readers carry them to the ledger; other columns are left out.
     """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -96,6 +98,7 @@ def canonical_claims(claims: "DataFrame", source: str) -> "DataFrame":
         return col.alias(name)
 
     cols = [column(name, dtype) for name, dtype in CLAIM_SCHEMA.items()]
+    cols += [column(name, dtype) for name, dtype in DESCRIPTIVE_SCHEMA.items() if name in have]
     if problems:
         raise ClaimsSchemaError("the claims DataFrame has columns of the wrong type: " + "; ".join(problems))
     return claims.select(cols)
@@ -123,14 +126,20 @@ def by_person(frame: "DataFrame", partitions: int | None) -> "DataFrame":
     return frame.repartition(n, "psn_no")
 
 
-def output_schema(book: RuleBook, acc_columns: list[str]) -> dict[str, pl.DataType]:
-    """The combined output: ``record``, then the ledger's, the rejects' and the closing balances' columns."""
+def carried(claims: "DataFrame") -> pl.Schema:
+    """The descriptive columns a (canonical) claims DataFrame carries to the ledger."""
+    return pl.Schema({c: t for c, t in DESCRIPTIVE_SCHEMA.items() if c in claims.columns})
+
+
+def output_schema(book: RuleBook, acc_columns: list[str], descriptive: pl.Schema | None = None) -> dict[str, pl.DataType]:
+    """The combined output: ``record``, then the ledger's (with the ``descriptive`` columns the
+    claims carry), the rejects' and the closing balances' columns."""
     closing = {"psn_no": pl.String(), "year": pl.Int32()}
     for rs in book.periods:
         closing |= {c: pl.Int64() for c in accumulator_columns(rs)}
     closing |= {c: pl.Int64() for c in acc_columns if c.startswith("ytd_")}
     schema: dict[str, pl.DataType] = {RECORD: pl.String()}
-    for part in (ledger_schema(book), empty_rejects().schema, closing):
+    for part in (ledger_schema(book, descriptive), empty_rejects().schema, closing):
         for c, t in part.items():
             if schema.setdefault(c, t) != t:
                 raise TypeError(f"column {c} is {schema[c]} in one output and {t} in another")
@@ -188,10 +197,12 @@ def settle_dataframe(
     size them to its memory (about 1 GiB per 500,000 claims).  ``source`` names the input in rejects.
     """
     book = rules if isinstance(rules, RuleBook) else load_rulebook(rules)
-    prepared, acc_columns = with_openings(canonical_claims(claims, source), openings)
-    schema = output_schema(book, acc_columns)
+    claims = canonical_claims(claims, source)
+    descriptive = carried(claims)
+    prepared, acc_columns = with_openings(claims, openings)
+    schema = output_schema(book, acc_columns, descriptive)
     target = arrow_schema(schema)
-    ledger_cols, reject_cols = list(ledger_schema(book)), list(empty_rejects().schema)
+    ledger_cols, reject_cols = list(ledger_schema(book, descriptive)), list(empty_rejects().schema)
     closing_cols = [c for c in schema if c in KEYS or c.startswith("ytd_")]
 
     def settle(batches):

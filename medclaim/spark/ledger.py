@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ..engine import KEYS
-from ..io import read_claims
+from ..io import ReadOptions, read_claims
 from ..output import DEFAULT as DEFAULT_PEOPLE
 from ..output import TMP_MARK, PeopleFiles
 from ..pipeline import RunResult, finish_settle_run, inputs_manifest
@@ -253,6 +253,7 @@ def append_claims_spark(
     wait: float = 0.0,
     started: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
+    read_info: dict[str, Any] | None = None,
 ) -> RunResult:
     """``pipeline.append_claims`` on Spark: settle canonical ``claims`` into the ledger as one run."""
     started = started or utc_now()
@@ -268,7 +269,7 @@ def append_claims_spark(
                              "part_files": len(plan.parts)}}
         try:
             return finish_settle_run(lg, plan, totals, None, book, rules, read_rejects, rows_read, inputs, [], started,
-                                     head_before, engine, people)
+                                     head_before, engine, people, read_info)
         except BaseException:
             if lg.head.run < plan.run:  # not committed: its prepared parts go
                 plan.discard()
@@ -284,14 +285,16 @@ def settle_into_ledger_spark(
     partitions: int | None = None,
     spark: "SparkSession | None" = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
+    read_options: ReadOptions | None = None,
 ) -> RunResult:
     """``pipeline.settle_into_ledger`` on Spark: the extracts are read (and rows rejected) on the
-    driver exactly as locally, then settled on Spark."""
+    driver exactly as locally (``read_options`` as ``--header-row``, ``--columns`` … give them),
+    then settled on Spark."""
     started = utc_now()
     book = load_rulebook(rules)
     spark = spark or session()
-    read = read_claims(inputs, encoding=encoding)
+    read = read_claims(inputs, encoding=encoding, options=read_options)
     meta = inputs_manifest(inputs, read.files)
     return append_claims_spark(ledger_dir, read.claims, book, spark=spark, partitions=partitions, rules=rules,
                                read_rejects=read.rejects, rows_read=read.rows_read, inputs=meta, wait=wait, started=started,
-                               people=people)
+                               people=people, read_info=read.summary_fields())

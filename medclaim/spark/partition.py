@@ -14,7 +14,7 @@ import polars as pl
 
 from ..engine import KEYS
 from ..rules import RuleBook
-from ..schema import CLAIM_SCHEMA
+from ..schema import CLAIM_SCHEMA, DESCRIPTIVE_SCHEMA
 from ..settle import Settlement, settle_claims
 from ..store import ytd_columns
 from .frames import from_batches
@@ -25,7 +25,7 @@ OPENING = "_medclaim_opening"
 
 @dataclass
 class Partition:
-    claims: pl.DataFrame  # canonical claims (CLAIM_SCHEMA)
+    claims: pl.DataFrame  # canonical claims (CLAIM_SCHEMA, and the descriptive columns the input has)
     accumulator: pl.DataFrame | None  # the persons' accumulator rows (psn_no, year, ytd_*, last_*), if any
 
 
@@ -40,7 +40,8 @@ def read_partition(batches, accumulator_columns: list[str]) -> Partition:
         frame = frame.filter(~opening)
     else:
         acc = None
-    claims = frame.select([pl.col(c).cast(t) for c, t in CLAIM_SCHEMA.items()])
+    claims = frame.select([pl.col(c).cast(t) for c, t in CLAIM_SCHEMA.items()]
+                          + [pl.col(c).cast(t) for c, t in DESCRIPTIVE_SCHEMA.items() if c in frame.columns])
     return Partition(claims=claims, accumulator=acc if acc is not None and acc.height else None)
 
 

@@ -1,0 +1,96 @@
+"""Footer rows: the 合计 / 总计 / 小计 line at the bottom of every real export, and its kin.
+
+They are not claims and not damaged claims: they are skipped and reported (``ReadResult.footers``),
+so that rows read = settled + rejected + footer rows.  A row is a footer when its person and
+settlement ids are empty (or hold the footer word) and
+
+* a cell starts with 合计 / 总计 / 小计 / 共计 (本页合计, 总计：…) — a totals or subtotal line; or
+* its amounts are the column sums of the other rows (a totals line without a label); or
+* it comes after the last claim and starts with 制表 / 打印 / 审核 / 经办 / 负责人 — the sign-off line.
+
+Only the few rows with an empty id are looked at closely, so this costs nothing on a large file.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from medclaim.io.headers import HeaderMap
+
+_TOTAL_WORDS = r"^(?:本页|本月|本表|全部|总)?(?:合计|总计|小计|共计)"
+_SIGN_OFF_WORDS = r"^(?:制表|打印|审核|经办|负责人|填报|复核)"
+_EXCERPT_CHARS = 120
+
+FOOTER_SCHEMA = {"source_file": pl.String(), "source_row": pl.Int64(), "kind": pl.String(), "text": pl.String()}
+
+
+def _id_blank_or_word(column: str) -> pl.Expr:
+    cell = pl.col(column).fill_null("").str.replace_all(r"\s", "")
+    return (cell == "") | cell.str.contains(_TOTAL_WORDS)
+
+
+def candidates(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose settlement id and person id are empty or a footer word (``in.*`` raw cells)."""
+    keep = _id_blank_or_word("setl_id") & _id_blank_or_word("psn_no")
+    return rows.filter(keep)
+
+
+_MAX_LOOKED_AT = 10_000  # more rows with empty ids than this is a damaged file, not footers
+
+
+def find_footers(rows: pl.DataFrame, headers: HeaderMap, row_texts, amount_fields: tuple[str, ...], source: str) -> pl.DataFrame:
+    """The footer rows among ``rows`` (parsed rows with ``_row``, canonical ids and amounts)."""
+    maybe = candidates(rows)
+    if maybe.height == 0 or row_texts is None:
+        return pl.DataFrame(schema=FOOTER_SCHEMA)
+    if maybe.height > _MAX_LOOKED_AT:  # the ids' own footer words, and the bottom of the file
+        maybe = pl.concat([maybe.filter(pl.col("setl_id").str.contains(_TOTAL_WORDS)), maybe.tail(100)]).unique("_row")
+    texts = row_texts(maybe["_row"].to_list())
+    others = rows.filter(~pl.col("_row").is_in(maybe["_row"].implode()))
+    present = [f for f in amount_fields if f in headers.columns]
+    last_claim = others["_row"].max() if others.height else 0
+    cells = pl.DataFrame(
+        {"_row": list(texts), "_cells": list(texts.values())}, schema={"_row": pl.Int64, "_cells": pl.List(pl.String)}
+    ).with_columns(
+        pl.col("_cells").list.eval(pl.element().str.normalize("NFKC").str.replace_all(r"\s", "")).alias("_squeezed"),
+        pl.col("_cells").list.eval(pl.element().filter(pl.element().str.strip_chars() != "")).list.join(" ")
+        .str.slice(0, _EXCERPT_CHARS).alias("text"),
+    )
+    labelled = pl.col("_squeezed").list.eval(pl.element().str.contains(_TOTAL_WORDS)).list.any()
+    signed = pl.col("_squeezed").list.eval(pl.element().str.contains(_SIGN_OFF_WORDS)).list.any()
+    if present:
+        sums = others.select([pl.col(f).fill_null(0).sum() for f in present])
+        is_sums = (pl.col(present[0]).fill_null(0) != 0) & pl.all_horizontal(
+            [pl.col(f).is_null() | (pl.col(f) == sums[f].item()) for f in present]
+        )
+    else:
+        is_sums = pl.lit(False)
+    kind = (
+        pl.when(labelled).then(pl.lit("totals"))
+        .when(is_sums).then(pl.lit("column sums"))
+        .when(signed & (pl.col("_row") > last_claim)).then(pl.lit("sign-off"))
+    )  # fmt: skip
+    judged = maybe.select("_row", *present).join(cells, on="_row", how="left").with_columns(kind.alias("kind"))
+    return judged.filter(pl.col("kind").is_not_null()).select(
+        pl.lit(source).alias("source_file"), pl.col("_row").alias("source_row"), "kind", pl.col("text").fill_null("")
+    ).sort("source_row")
+
+
+def footer_lines(bad_lines: pl.DataFrame, last_claim: int | None, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Ragged CSV lines that are footers all the same ("合计,1200.00" or "制表人：王五" with fewer
+    fields than the header): (footers, the remaining bad lines)."""
+    if bad_lines.height == 0:
+        return pl.DataFrame(schema=FOOTER_SCHEMA), bad_lines
+    text = pl.col("_raw").str.normalize("NFKC").str.replace_all(r"[\s,;|\t\"]", "")
+    kind = (
+        pl.when(text.str.contains(_TOTAL_WORDS)).then(pl.lit("totals"))
+        .when(text.str.contains(_SIGN_OFF_WORDS) & (pl.col("_row") > (last_claim or 0))).then(pl.lit("sign-off"))
+    )  # fmt: skip
+    judged = bad_lines.with_columns(kind.alias("kind"))
+    footers = judged.filter(pl.col("kind").is_not_null()).select(
+        pl.lit(source).alias("source_file"),
+        pl.col("_row").alias("source_row"),
+        "kind",
+        pl.col("_raw").str.replace_all(r"[,;|\t]+", " ").str.strip_chars().str.slice(0, _EXCERPT_CHARS).alias("text"),
+    )
+    return footers, judged.filter(pl.col("kind").is_null()).drop("kind")
