@@ -187,7 +187,8 @@ def scenario_settle(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
 
 
 def ledger_step(ctx: Context, name: str, inputs: list[Path], ledger: Path, rows: int, *, fresh: bool, run: int,
-                baseline: str | None = None, setup: bool = False, requires: str | None = None, description: str = "") -> Step:
+                baseline: str | None = None, setup: bool = False, requires: str | None = None, description: str = "",
+                extra: tuple[str, ...] = ()) -> Step:
     """``medclaim settle INPUTS --ledger LEDGER``: a monthly run against a persistent ledger."""
 
     def prepare() -> None:
@@ -203,7 +204,7 @@ def ledger_step(ctx: Context, name: str, inputs: list[Path], ledger: Path, rows:
 
     return Step(
         name=name,
-        argv=[str(ctx.medclaim), "settle", *map(str, inputs), "--rules", RULES, "--ledger", str(ledger), "--quiet"],
+        argv=[str(ctx.medclaim), "settle", *map(str, inputs), "--rules", RULES, "--ledger", str(ledger), "--quiet", *extra],
         description=description,
         rows=rows,
         baseline=baseline,
@@ -338,11 +339,52 @@ def scenario_audit(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
     ]
 
 
+def spark_available() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -e '.[spark]')"
+    return None if shutil.which("java") or os.environ.get("JAVA_HOME") else "no Java runtime (JDK 17+) for Spark"
+
+
+def same_ledgers(a: Path, b: Path) -> str | None:
+    """None if the two ledgers hold the same settled amounts claim for claim (checked after the
+    steps, untimed): a faster engine that pays differently is no result."""
+    import polars as pl
+
+    from medclaim.store import scan_ledger
+
+    cols = ["setl_id", "act_pay_dedc", "hifp_pay", "hifmi_pay", "maf_pay", "psn_part_amt", "ytd_hifmi", "late"]
+    x, y = (scan_ledger(p).select(cols).collect().sort("setl_id") for p in (a, b))
+    return None if x.equals(y) else f"the ledgers in {a} and {b} differ"
+
+
+def scenario_spark(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
+    """The same N claims settled into an empty ledger by the local engine and by ``--engine spark``
+    (local mode on this machine, default partitions); the Spark step's ratio is to the local one,
+    and its ledger must equal the local ledger claim for claim."""
+    n = ctx.claims
+    data = DataSpec(ctx.claims_path(n), n, ctx.people, ctx.seed)
+    local, spark = ctx.out_dir / f"spark-{n}-local", ctx.out_dir / f"spark-{n}-spark"
+    spark_step = ledger_step(ctx, "settle-spark", [data.path], spark, n, fresh=True, run=1, baseline="settle-local",
+                             requires="settle-local", extra=("--engine", "spark"),
+                             description=f"medclaim settle --ledger --engine spark ({n:,} claims, Spark local mode)")
+    check_run = spark_step.verify
+    spark_step.verify = lambda: check_run() or same_ledgers(local, spark)
+    spark_step.available = lambda: settle_available(ctx)() or spark_available()
+    return [data], [
+        ledger_step(ctx, "settle-local", [data.path], local, n, fresh=True, run=1,
+                    description=f"medclaim settle --ledger ({n:,} claims, local engine)"),
+        spark_step,
+    ]
+
+
 SCENARIOS: dict[str, Callable[[Context], tuple[list[DataSpec], list[Step]]]] = {
     "settle": scenario_settle,
     "continuation": scenario_continuation,
     "report-compare": scenario_report_compare,
     "audit": scenario_audit,
+    "spark": scenario_spark,
 }
 
 

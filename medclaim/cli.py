@@ -51,6 +51,11 @@ class OutputEncoding(str, Enum):
     gbk = "gbk"
 
 
+class Engine(str, Enum):
+    local = "local"
+    spark = "spark"
+
+
 class Out:
     """Where messages go: rich on a terminal, plain otherwise, nothing but errors when quiet."""
 
@@ -191,6 +196,8 @@ def settle(
     show_ids: Annotated[bool, typer.Option("--show-ids", help="Show names and ID numbers in full in rejects.csv (masked as 黄* and 3417**********0093 otherwise); the ledger always keeps them whole.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (for cron); no progress display.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append a log of the run to this file.")] = None,
+    engine: Annotated[Engine, typer.Option("--engine", help="local: this machine (polars). spark: the same engine per partition of persons on Spark (needs --ledger and the spark extra; under spark-submit, its cluster; else local mode); see docs/spark.md.")] = Engine.local,
+    spark_partitions: Annotated[Optional[int], typer.Option("--partitions", help="With --engine spark: partitions of persons (default: one per 500,000 claims). Each is settled in one Python worker.", min=1, show_default=False)] = None,
 ) -> Exit:
     """Settle claims through basic insurance, 大病 and medical assistance and write the ledger.
 
@@ -224,6 +231,10 @@ def settle(
         o.error(f"--lang {lang}: choose zh or en")
         return Exit.USAGE
     formats = [f.value for f in format or []]
+    if engine is Engine.spark and (out is not None or formats):
+        o.error("--engine spark settles into a --ledger directory (its executors write the run's part files) and writes no "
+                "CSV/Excel copy; give --ledger DIR without --out/--format, and read the parts as Parquet (docs/spark.md)")
+        return Exit.USAGE
     people = PeopleFiles(headers=headers.value, encoding=output_encoding.value, show_ids=show_ids, lang=lang)
     reading = cli_input.read_options(encoding, header_row, columns, sheet, assume_zero)
     log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")
@@ -237,7 +248,20 @@ def settle(
             where = out
         else:
             try:
-                result = settle_into_ledger(inputs, rules, ledger, formats, None, wait, people, progress, reading, roster=enrolled)
+                if engine is Engine.spark and enrolled is not None:
+                    o.error("--roster is not available with --engine spark yet: settle with the local engine, or apply the roster to the claims first")
+                    return Exit.USAGE
+                if engine is Engine.spark:
+                    from .spark import SparkUnavailable, settle_into_ledger_spark
+
+                    try:
+                        result = settle_into_ledger_spark(inputs, rules, ledger, None, wait, spark_partitions, people=people,
+                                                          read_options=reading)
+                    except SparkUnavailable as e:
+                        o.error(str(e))
+                        return Exit.USAGE
+                else:
+                    result = settle_into_ledger(inputs, rules, ledger, formats, None, wait, people, progress, reading, roster=enrolled)
             except LedgerError as e:
                 progress.close()
                 o.error(str(e))

@@ -57,7 +57,7 @@ def _corrupt(problems: list[str]):
 
 @dataclass
 class Inventory:
-    parts: dict[int, Path] = field(default_factory=dict)  # run → parts/run-N.parquet
+    parts: dict[int, list[Path]] = field(default_factory=dict)  # run → parts/run-N.parquet (or run-N-P.parquet, one per partition)
     run_dirs: dict[int, Path] = field(default_factory=dict)  # run → runs/run-N
     committed: set[int] = field(default_factory=set)  # runs with a commit record
     accumulators: dict[int, Path] = field(default_factory=dict)  # generation → file
@@ -90,9 +90,11 @@ def inventory(root: Path) -> Inventory:
             inv.temporaries += [p for p in d.iterdir() if TMP_MARK in p.name]
     if (root / "parts").is_dir():
         for p in (root / "parts").iterdir():
-            m = re.fullmatch(r"run-(\d+)\.parquet", p.name)
+            m = re.fullmatch(r"run-(\d+)(?:-\d+)?\.parquet", p.name)
             if m:
-                inv.parts[int(m.group(1))] = p
+                inv.parts.setdefault(int(m.group(1)), []).append(p)
+        for paths in inv.parts.values():
+            paths.sort()  # a run's files in partition order: the order of its entry numbers
     if (root / "runs").is_dir():
         for p in (root / "runs").iterdir():
             m = re.fullmatch(r"run-(\d+)", p.name)
@@ -120,12 +122,12 @@ def missing_head(root: Path, inv: Inventory, why: str = "no HEAD.json"):
 
 def beyond_head(head, inv: Inventory) -> tuple[list[int], list[Path]]:
     """(committed runs HEAD does not name, a killed run's uncommitted files)."""
-    named = {int(re.findall(r"\d+", p.file)[-1]) for p in head.parts}
+    named = {int(re.search(r"run-(\d+)", p.file).group(1)) for p in head.parts}
     committed_missing = sorted(r for r in inv.committed if r > head.run or (r in inv.parts and r not in named and r <= head.run))
     leftovers: list[Path] = []
-    for run, p in inv.parts.items():
+    for run, paths in inv.parts.items():
         if run > head.run and run not in inv.committed:
-            leftovers.append(p)
+            leftovers += paths
     for run, p in inv.run_dirs.items():
         if run > head.run and run not in inv.committed:
             leftovers.append(p)
@@ -267,7 +269,10 @@ def check_runs(root: Path, head) -> list[str]:
 
     problems = []
     recorded = {r.file: r for r in getattr(head, "run_files", None) or []}
-    rows_by_run = {int(re.findall(r"\d+", p.file)[-1]): p.rows for p in head.parts}
+    rows_by_run: dict[int, int] = {}
+    for p in head.parts:  # a run settled on Spark has one part per partition
+        run = int(re.search(r"run-(\d+)", p.file).group(1))
+        rows_by_run[run] = rows_by_run.get(run, 0) + p.rows
     for run in range(1, head.run + 1):
         d = root / run_dir_name(run)
         m = d / "manifest.json"
@@ -287,7 +292,7 @@ def check_runs(root: Path, head) -> list[str]:
                 problems.append(f"{rel}: names run {data.get('run')!r}")
             entries = (data.get("counts") or {}).get("entries")
             if run in rows_by_run and entries is not None and entries != rows_by_run[run]:
-                problems.append(f"{rel}: {entries} entries ≠ {rows_by_run[run]} in its part")
+                problems.append(f"{rel}: {entries} entries ≠ {rows_by_run[run]} in its part(s)")
         except (ValueError, AttributeError) as e:
             problems.append(f"{rel}: unreadable ({type(e).__name__})")
     return problems
@@ -330,16 +335,17 @@ def reconstruct_head(root: Path):
     parts = []
     entries = 0
     for r in runs:
-        rel = f"parts/run-{r:06d}.parquet"
-        try:
-            rows = pl.scan_parquet(root / rel).select(pl.len()).collect().item()
-            totals = entry_totals(pl.scan_parquet(root / rel))
-        except Exception as e:  # noqa: BLE001
-            raise _corrupt([f"{rel}: not a readable Parquet file ({type(e).__name__}) — restore it from a backup"]) from None
-        ref = FileRef.of(root, rel, rows)
-        ref.totals = totals
-        parts.append(ref)
-        entries += rows
+        for path in inv.parts[r]:
+            rel = f"parts/{path.name}"
+            try:
+                rows = pl.scan_parquet(root / rel).select(pl.len()).collect().item()
+                totals = entry_totals(pl.scan_parquet(root / rel))
+            except Exception as e:  # noqa: BLE001
+                raise _corrupt([f"{rel}: not a readable Parquet file ({type(e).__name__}) — restore it from a backup"]) from None
+            ref = FileRef.of(root, rel, rows)
+            ref.totals = totals
+            parts.append(ref)
+            entries += rows
     generation = max([0, *inv.accumulators])
     manifests = [FileRef.of(root, f"runs/run-{r:06d}/manifest.json", 1) for r in runs]
     head = Head(run=runs[-1], generation=generation, entries=entries, parts=parts, run_files=manifests)

@@ -373,6 +373,17 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         reported.add(chunk)
 
     plan = lg.plan_settle(claims, book, on_chunk=on_chunk, roster=roster)
+    return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, formats, started,
+                             head_before, people=people, read_info=read_info)
+
+
+def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, reported: Comparison | None, book: RuleBook,
+                      rules, read_rejects: pl.DataFrame, rows_read: int, inputs, formats, started: str,
+                      head_before: dict[str, Any], manifest_extra: dict[str, Any] | None = None,
+                      people: PeopleFiles = DEFAULT_PEOPLE, read_info: dict[str, Any] | None = None) -> RunResult:
+    """Summarise a planned settle run and commit it (or say there is nothing new), whichever engine
+    wrote its parts: ``totals`` holds the run's entries, ``reported`` the hospitals' own figures
+    compared (None: not compared), ``read_info`` how the input was read."""
     rejects = pl.concat([read_rejects, plan.rejects])
     plan.rejects = rejects
     plan.settlement.rejects = rejects
@@ -393,9 +404,9 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         },
     )
     messages = _late_message(plan)
-    note = reported_note(summary, reported, people.lang)
+    note = reported_note(summary, reported, people.lang) if reported is not None else None
     if note:
-        messages.append(note)
+        messages = [*messages, note]
     warnings = lg.notes + unverified_warning(book)
     if plan.rows == 0 and (c["already_settled"] or rows_read == 0):
         others = rejects.height - c["already_settled"]
@@ -409,7 +420,7 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, warnings=warnings,
                          run=None, messages=[msg])
     manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before,
-                              extra={"assume_zero": assumed_zero(read_info)})
+                              extra={"assume_zero": assumed_zero(read_info), **(manifest_extra or {})})
     written = _commit(lg, plan, summary, manifest, formats or [], people)
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:

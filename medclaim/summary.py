@@ -40,6 +40,28 @@ class SummaryAccumulator:
     def __init__(self) -> None:
         self.groups: list[pl.DataFrame] = []
         self.people: list[pl.DataFrame] = []
+        self.counted: dict[str, int] = {"people": 0, **{f: 0 for f in FLAGS.values()}}  # from ``merge_partial``
+
+    def partial(self) -> tuple[pl.DataFrame | None, dict[str, int]]:
+        """What this accumulator saw, reduced for ``merge_partial`` into another: the sums per
+        (class, tier), and the person-years seen and how many reached each flag."""
+        sums = [pl.col(c).sum() for c in ["claims", "not_covered", *AMOUNTS]]
+        groups = pl.concat(self.groups).group_by(BY).agg(sums) if self.groups else None
+        people = self._people()
+        counts = {"people": people.height if people is not None else 0}
+        counts |= {f: int(people[f].sum()) if people is not None and f in people.columns else 0 for f in FLAGS.values()}
+        return groups, counts
+
+    def merge_partial(self, groups: pl.DataFrame | None, counts: dict[str, int]) -> None:
+        """Add another accumulator's ``partial``; its person-years must be seen by no other (as the
+        partitions of a Spark run are: each holds whole persons)."""
+        if groups is not None and groups.height:
+            self.groups.append(groups)
+        for k, v in counts.items():
+            self.counted[k] = self.counted.get(k, 0) + v
+
+    def _people(self) -> pl.DataFrame | None:
+        return pl.concat(self.people, how="diagonal").group_by("psn_no", "year").agg(pl.all().any()) if self.people else None
 
     def add(self, ledger: pl.DataFrame) -> None:
         if ledger.height == 0:
@@ -56,12 +78,13 @@ class SummaryAccumulator:
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
         sums = [pl.col(c).sum() for c in ["claims", "not_covered", *AMOUNTS]]
         groups = pl.concat(self.groups).group_by(BY).agg(sums).sort(BY) if self.groups else None
-        people = pl.concat(self.people, how="diagonal").group_by("psn_no", "year").agg(pl.all().any()) if self.people else None
+        people = self._people()
         totals = {c: int(groups[c].sum()) if groups is not None else 0 for c in AMOUNTS}
         by_class = groups.group_by("benefit_class").agg(sums[:1] + sums[2:]).sort("benefit_class") if groups is not None else None
 
         def people_with(flag: str) -> int:
-            return int(people[flag].sum()) if people is not None and flag in people.columns else 0
+            seen = int(people[flag].sum()) if people is not None and flag in people.columns else 0
+            return seen + self.counted.get(flag, 0)
 
         reasons = rejects.group_by("reason_code").len().sort("reason_code").to_dicts() if rejects.height else []
         claims = int(groups["claims"].sum()) if groups is not None else 0
@@ -72,7 +95,7 @@ class SummaryAccumulator:
             "rows_read": rows_read,
             "claims_settled": claims,
             "rows_rejected": rejects.height,
-            "people_settled": people.height if people is not None else 0,
+            "people_settled": (people.height if people is not None else 0) + self.counted["people"],
             "not_covered": int(groups["not_covered"].sum()) if groups is not None else 0,
             "rejects_by_reason": {r["reason_code"]: r["len"] for r in reasons},
             "totals_fen": totals,

@@ -52,6 +52,7 @@ from .layout import (  # noqa: F401
     ledger_lock,
     lock_holder,
     part_name,
+    part_run,
     read_head,
     run_dir_name,
     sha256_file,
@@ -87,6 +88,7 @@ from .runs import (  # noqa: F401
     prepared_part,
     reversal_claims,
     settled_state,
+    split_already_settled,
     stamp,
 )
 from .ledger import (  # noqa: F401

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -114,8 +115,22 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def part_name(run: int) -> str:
-    return f"{PARTS}/run-{run:06d}.parquet"
+def part_name(run: int, partition: int | None = None) -> str:
+    """A run's part file; ``partition``: one of several part files of a run written in parallel
+    (a Spark run: one per partition of persons, in entry-number order)."""
+    if partition is None:
+        return f"{PARTS}/run-{run:06d}.parquet"
+    return f"{PARTS}/run-{run:06d}-{partition:05d}.parquet"
+
+
+#: A run's part file(s): ``run-NNNNNN.parquet`` or ``run-NNNNNN-PPPPP.parquet``.
+PART_FILE = re.compile(r"run-(\d+)(?:-\d+)?\.parquet")
+
+
+def part_run(file: str) -> int | None:
+    """The run a part file (name or path) belongs to."""
+    m = PART_FILE.fullmatch(Path(file).name)
+    return int(m.group(1)) if m else None
 
 
 def accumulator_name(generation: int) -> str:

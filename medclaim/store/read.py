@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from .layout import HEAD_FILE, Head, NotALedger, read_head, run_dir_name
+from .layout import HEAD_FILE, Head, NotALedger, part_run, read_head, run_dir_name
 
 
 # ------------------------------------------------------------------ reading
@@ -43,8 +43,10 @@ def _empty_ledger_frame() -> pl.LazyFrame:
     return empty_ledger().lazy()
 
 
-def part_paths(root: Path, head: Head) -> list[Path]:
-    return [Path(root) / p.file for p in head.parts]
+def part_paths(root: Path, head: Head, run: int | None = None) -> list[Path]:
+    """The committed part files, in HEAD order; ``run``: only those holding that run's entries
+    (one, or one per partition for a run written in parallel)."""
+    return [Path(root) / p.file for p in head.parts if run is None or part_run(p.file) == run]
 
 
 def scan_parts(root: Path, head: Head, columns: list[str] | None = None) -> pl.LazyFrame:

@@ -20,7 +20,7 @@ from ..status import Exit
 
 from .accumulator import combine_last, last_claims, late_flag, merge_accumulator, ytd_columns
 from .layout import ENTRY_COLUMNS, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name
-from .read import read_accumulator, scan_parts
+from .read import part_paths, read_accumulator, scan_parts
 
 
 # ------------------------------------------------------------------ what a run produces
@@ -38,11 +38,12 @@ class PreparedPart:
 
 
 class PartWriter:
-    """Writes a run's entries chunk by chunk to a temporary part file in ``parts/``."""
+    """Writes a run's entries chunk by chunk to a temporary part file in ``parts/`` (``partition``:
+    one of the run's several part files, written by one executor of a cluster)."""
 
-    def __init__(self, root: Path, run: int, schema: pl.Schema):
+    def __init__(self, root: Path, run: int, schema: pl.Schema, partition: int | None = None):
         (root / PARTS).mkdir(parents=True, exist_ok=True)
-        self.file = part_name(run)
+        self.file = part_name(run, partition)
         self.schema = pl.Schema({**schema, **ENTRY_COLUMNS})
         self.stream: ParquetStream | None = None
         self.tmp = atomic_path(root / self.file)
@@ -156,6 +157,26 @@ def settled_state(root: Path, head: Head, ids: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def split_already_settled(root: Path, head: Head, claims: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The claims still to settle, the rejects of those already settled (and not reversed), and
+    the counts ``already_settled``, ``resettled`` (settled before, reversed, now settled anew) —
+    for every engine that plans a settle run."""
+    state = settled_state(root, head, claims.select("setl_id"))
+    active = state.filter(pl.col("net") > 0)
+    if active.height:
+        repeated = claims.join(active, on="setl_id", how="inner")
+        fresh = claims.join(active, on="setl_id", how="anti")
+    else:  # the usual monthly run: nothing repeated, no copy of the claims
+        repeated, fresh = claims.clear().join(active, on="setl_id", how="inner"), claims
+    resettled = fresh.join(state.filter(pl.col("net") <= 0), on="setl_id", how="semi").height
+    rejects = _reject(
+        repeated,
+        RejectReason.ALREADY_SETTLED,
+        pl.format("settlement id already settled in run {} (entry {}); not paid again", pl.col("claim_run"), pl.col("claim_entry")),
+    )
+    return fresh, rejects, {"already_settled": repeated.height, "resettled": resettled, "reversals": 0}
+
+
 def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: RuleBook,
                 on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None) -> RunPlan:
     """Settle new claims after everything the ledger holds, writing the run's part chunk by chunk.
@@ -167,21 +188,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     (e.g. the run summary; with the engine's working figures, which the part does not keep), then dropped: memory holds the claims, the accumulator and one chunk.
     """
     run = head.run + 1
-    claims = take(claims)
-    state = settled_state(root, head, claims.select("setl_id"))
-    active = state.filter(pl.col("net") > 0)
-    if active.height:
-        repeated = claims.join(active, on="setl_id", how="inner")
-        fresh = claims.join(active, on="setl_id", how="anti")
-    else:  # the usual monthly run: nothing repeated, no copy of the claims
-        repeated, fresh = claims.clear().join(active, on="setl_id", how="inner"), claims
-    del claims
-    resettled = fresh.join(state.filter(pl.col("net") <= 0), on="setl_id", how="semi").height
-    rejects = _reject(
-        repeated,
-        RejectReason.ALREADY_SETTLED,
-        pl.format("settlement id already settled in run {} (entry {}); not paid again", pl.col("claim_run"), pl.col("claim_entry")),
-    )
+    fresh, rejects, counts = split_already_settled(root, head, take(claims))
     acc = read_accumulator(root, head)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
     writer = PartWriter(root, run, ledger_schema(book))
@@ -202,7 +209,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         return writer.stream.rows if writer.stream is not None else 0
 
     try:
-        settlement = settle_claims(Handover(fresh), book, openings, sink=sink)
+        settlement = settle_claims(Handover(fresh), book, openings, sink=sink, roster=roster)
         part = writer.close()
     except BaseException:
         writer.abort()
@@ -215,12 +222,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         rejects=pl.concat([rejects, settlement.rejects]),
         accumulator=new_acc,
         settlement=settlement,
-        counts={
-            "already_settled": repeated.height,
-            "late_claims": late["n"],
-            "resettled": resettled,
-            "reversals": 0,
-        },
+        counts=counts | {"late_claims": late["n"]},
         late_examples=late["examples"],
     )
 
@@ -274,7 +276,7 @@ def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, re
     runs = sorted(set(todo["claim_run"].to_list()))
     originals = (
         pl.concat(
-            [pl.scan_parquet(root / part_name(r)).filter(pl.col("entry_no").is_in(entries)) for r in runs],
+            [pl.scan_parquet(p).filter(pl.col("entry_no").is_in(entries)) for r in runs for p in part_paths(root, head, r)],
             how="diagonal_relaxed",
         ).collect()
         if runs
