@@ -363,6 +363,10 @@ def _by_line(data: bytes, sep: str) -> tuple[pa.Table, pl.DataFrame, pl.Series]:
     (header first), the invalid lines with their _row, and the _row of every parsed record."""
     lines = pl.DataFrame({"_text": pl.Series([data.decode("utf-8")]).str.split("\n").explode(empty_as_null=False).str.strip_suffix("\r")})
     lines = lines.with_row_index("_line").with_columns(pl.col("_line").cast(pl.Int64))
+    # a stray CR in the header line is noise (the header was found without it), not a record break
+    lines = lines.with_columns(
+        pl.when(pl.col("_line") == 0).then(pl.col("_text").str.replace_all("\r", "", literal=True)).otherwise("_text")
+    )
     damaged = (pl.col("_line") > 0) & (
         (pl.col("_text").str.count_matches('"', literal=True) % 2 == 1) | pl.col("_text").str.contains("\r", literal=True)
     )
@@ -393,7 +397,10 @@ def _csv_header(data: bytes, name: str, options: TableOptions) -> tuple[int, Hea
         line = piece.removesuffix(b"\r").decode("utf-8", errors="replace")
         sep = sniff_separator(line)
         seps.append(sep)
-        rows.append(next(csv.reader([line], delimiter=sep), []))
+        try:  # a bare carriage return inside a cell is damage the full parse rejects; here it is noise
+            rows.append(next(csv.reader([line.replace("\r", "")], delimiter=sep), []))
+        except csv.Error:  # (e.g. a field over the csv module's size limit): not a header line
+            rows.append([line])
     found = locate_header(rows, name, options.vocabulary, forced=options.header_row)
     offset = sum(len(p) + 1 for p in pieces[: found.index])
     return offset, found, seps[found.index]
