@@ -30,6 +30,7 @@ def audit(
     rules: Annotated[str, typer.Option("--rules", "-r", metavar="RULESET", help="Rule set: an id under rules/ (anhui/dongzhi-2021), a .yaml file, or a region directory of periods.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for differences.csv, flags.csv, high_burden.csv, rejects.csv, summary.txt/json.")],
     ledger: Annotated[Optional[Path], typer.Option("--ledger", "-l", metavar="DIR", help="Continue each person's year from this persistent ledger, exactly as the next `medclaim settle --ledger` run would (the ledger is only read, never written).", show_default=False)] = None,
+    roster: Annotated[Optional[list[Path]], typer.Option("--roster", metavar="FILE", help="Enrollment roster (参保登记; .csv/.xlsx/.parquet, repeatable), applied exactly as `medclaim settle --roster` applies it: identity by date, benefit start, end of coverage; a person not on it is rejected (not_enrolled). A claim whose identity the roster changes is recomputed with the roster's identity.", exists=True, dir_okay=False, show_default=False)] = None,
     tolerance: Annotated[str, typer.Option("--tolerance", metavar="YUAN", help="Report a field only when reported and computed differ by more than this many yuan.")] = "0.00",
     format: Annotated[Optional[list[Format]], typer.Option("--format", "-f", help="Also write differences.xlsx (sheets differences, flags, high_burden) with --format xlsx.")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.")] = None,
@@ -79,12 +80,14 @@ def audit(
     except typer.BadParameter as e:
         o.error(f"--tolerance: {e}")
         return Exit.USAGE
+    from .roster import read_roster
     from .store import LedgerError
 
+    enrolled = read_roster(roster, encoding) if roster else None
     try:
         people = PeopleFiles(headers=headers.value, encoding=output_encoding.value)
         result = audit_files(inputs, rules, out, ledger_dir=ledger, formats=formats, encoding=encoding, tolerance_fen=tolerance_fen,
-                             people=people)
+                             people=people, roster=enrolled)
     except LedgerError as e:
         o.error(str(e))
         return e.status

@@ -20,6 +20,7 @@ from .. import xlsx
 from ..columns import Unit
 from ..money import fen_to_yuan_display
 from ..output import DEFAULT, PeopleFiles, key_words, write_atomic, write_people_csv, write_rejects
+from ..roster import Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
 from ..settle import settle_claims
@@ -60,10 +61,12 @@ def review_parameters(book: RuleBook) -> tuple[ReviewRules, str]:
     return DEFAULT_REVIEW, "no audit.review block in the rule set: the project's placeholder defaults (docs/audit.md)"
 
 
-def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None, int]:
-    """Settle as ``settle`` would: (ledger rows, rejects, opening totals, prior scope burden, already settled)."""
+def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None,
+              roster: Roster | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None, int]:
+    """Settle as ``settle`` would (with the enrollment roster, as ``settle --roster``): (ledger rows,
+    rejects, opening totals, prior scope burden, already settled)."""
     if ledger_dir is None:
-        s = settle_claims(claims, book)
+        s = settle_claims(claims, book, roster=roster)
         return s.ledger, s.rejects, None, None, 0
     from ..store import NotALedger, check_ledger_dir, plan_settle, read_accumulator, read_head, scan_parts
 
@@ -73,7 +76,7 @@ def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None) -> 
     if head is None or head.run == 0:
         raise NotALedger(f"{root}: no ledger here (nothing has been settled into it) — audit without --ledger, or give the ledger directory")
     chunks: list[pl.DataFrame] = []
-    plan = plan_settle(root, head, claims, book, on_chunk=chunks.append)  # planned, never committed
+    plan = plan_settle(root, head, claims, book, on_chunk=chunks.append, roster=roster)  # planned, never committed
     plan.discard()
     entries = pl.concat(chunks, how="diagonal_relaxed") if chunks else pl.DataFrame()
     acc = read_accumulator(root, head)
@@ -99,7 +102,7 @@ def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None) -> 
 
 
 def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | None = None, tolerance_fen: int = 0,
-                 read_rejects: pl.DataFrame | None = None, rows_read: int | None = None) -> AuditResult:
+                 read_rejects: pl.DataFrame | None = None, rows_read: int | None = None, roster: Roster | None = None) -> AuditResult:
     """Audit canonical claims (the library entry point: no files written)."""
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
@@ -112,7 +115,7 @@ def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | Non
             "To settle claims without comparing, use medclaim settle",
         )
     presence = coverage_by_file(claims)
-    ledger, rejects, openings, prior, already = recompute(claims, book, ledger_dir)
+    ledger, rejects, openings, prior, already = recompute(claims, book, ledger_dir, roster)
     del claims
     rejects = pl.concat([read_rejects, rejects])
     keep = CLAIM_CONTEXT + ["hospital_code", "hospital_name"]
@@ -131,13 +134,17 @@ def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | Non
 
 
 def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Path | None = None, formats: list[str] | None = None,
-                encoding: str | None = None, tolerance_fen: int = 0, people: PeopleFiles = DEFAULT) -> AuditResult:
-    """``medclaim audit``: read the extracts, audit them, write the files into ``out_dir``."""
+                encoding: str | None = None, tolerance_fen: int = 0, people: PeopleFiles = DEFAULT,
+                roster: Roster | None = None) -> AuditResult:
+    """``medclaim audit``: read the extracts, audit them (with the enrollment roster when given),
+    write the files into ``out_dir``."""
     book = load_rulebook(rules)
     read = read_claims(inputs, encoding=encoding)
     result = audit_claims(read.take_claims(), book, ledger_dir=ledger_dir, tolerance_fen=tolerance_fen,
-                          read_rejects=read.rejects, rows_read=read.rows_read)
+                          read_rejects=read.rejects, rows_read=read.rows_read, roster=roster)
     result.summary["inputs"] = [str(p) for p in inputs]
+    if roster is not None:
+        result.summary["roster"] = list(roster.files)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.written = write_outputs(result, out_dir, formats or [], people)
     for rs in book.periods:
