@@ -19,6 +19,7 @@ def compare(
     rules: Annotated[list[str], typer.Option("--rules", "-r", metavar="RULESET", help="Rule set A, then rule set B (give --rules twice); or once, with --set overrides making B.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for compare.json, compare.xlsx, changed.parquet (and rejects.csv).", show_default=False)],
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY.PATH=VALUE", help="Override one value of rule set B (of A's copy when one --rules is given), written as in the rule file: basic.inpatient.ratio.by_tier.primary=90%, critical.segments.bands[0].from=12000. Repeatable; validated like a rule file.", show_default=False)] = None,
+    roster: Annotated[Optional[list[Path]], typer.Option("--roster", metavar="FILE", help="Enrollment roster (参保登记; .csv/.xlsx/.parquet, repeatable), applied before each of the two settlements exactly as `medclaim settle --roster` applies it (identity by date; benefit start by each rule set's own enrollment rules; end of coverage); a person not on it is rejected (not_enrolled).", exists=True, dir_okay=False, show_default=False)] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.", show_default=False)] = None,
     lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the summary and the workbook: zh or en.")] = "zh",
     show_ids: Annotated[bool, typer.Option("--show-ids", help="Show person numbers in full in the terminal summary (masked otherwise; the files keep them).")] = False,
@@ -50,8 +51,11 @@ def compare(
     o = Out(quiet)
     if not language_known(o, lang):
         return Exit.USAGE
+    from .roster import read_roster
+
+    enrolled = read_roster(roster, encoding) if roster else None
     try:
-        result = compare_files(inputs, rules, set_ or [], encoding)
+        result = compare_files(inputs, rules, set_ or [], encoding, enrolled)
     except ValueError as e:
         o.error(str(e))
         return Exit.USAGE

@@ -69,18 +69,22 @@ def test_totals_equal_the_two_settlements(runs):
         assert data["totals_fen"]["hifp_pay"]["diff"] > 0  # a higher ratio costs the basic fund more
 
 
+def assert_changed_as_settled(changed: pl.DataFrame, led: dict[str, pl.DataFrame], differs: pl.DataFrame) -> None:
+    """changed.parquet holds exactly the claims paid differently, each side as settling with that rule set paid it."""
+    assert sorted(changed["setl_id"].to_list()) == sorted(differs["setl_id"].to_list()) and changed.height > 0
+    for side in ("a", "b"):
+        mine = led[side].filter(pl.col("setl_id").is_in(changed["setl_id"].implode()))
+        got = changed.select("setl_id", *[pl.col(f"{c}_{side}").alias(c) for c in PAYS], pl.col(f"identity_{side}").alias("identity"))
+        assert got.sort("setl_id").equals(mine.select("setl_id", *PAYS, "identity").sort("setl_id"))
+
+
 def test_every_claim_equals_the_two_settlements(runs):
     tmp, led = runs
     both = led["a"].select("setl_id", *PAYS).join(led["b"].select("setl_id", *PAYS), on="setl_id", suffix="_b")
     differs = both.filter(pl.any_horizontal([pl.col(c) != pl.col(f"{c}_b") for c in PAYS]))
     for d in ("two-files", "with-set"):
         changed = pl.read_parquet(tmp / d / "changed.parquet")
-        assert sorted(changed["setl_id"].to_list()) == sorted(differs["setl_id"].to_list()) and changed.height > 0
-        # each side of a changed claim is what settling with that rule set paid it
-        for side in ("a", "b"):
-            got = changed.select("setl_id", *[pl.col(f"{c}_{side}").alias(c) for c in PAYS]).sort("setl_id")
-            want = led[side].filter(pl.col("setl_id").is_in(changed["setl_id"].implode())).select("setl_id", *PAYS).sort("setl_id")
-            assert got.equals(want)
+        assert_changed_as_settled(changed, led, differs)
         assert (changed["psn_part_amt_diff"] == changed["psn_part_amt_b"] - changed["psn_part_amt_a"]).all()
 
 

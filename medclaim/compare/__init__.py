@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from ..io import read_claims
+from ..roster import Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
 from ..settle import period_index, settle_claims
@@ -84,28 +85,30 @@ def check_coverage(claims: pl.DataFrame, book: RuleBook, which: str) -> None:
     )
 
 
-def _settle_narrow(claims: pl.DataFrame, book: RuleBook) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _settle_narrow(claims: pl.DataFrame, book: RuleBook, roster: Roster | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     parts: list[pl.DataFrame] = []
-    settlement = settle_claims(claims, book, sink=lambda chunk: parts.append(chunk.select([c for c in KEEP if c in chunk.columns])))
+    settlement = settle_claims(claims, book, sink=lambda chunk: parts.append(chunk.select([c for c in KEEP if c in chunk.columns])),
+                               roster=roster)
     ledger = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema={c: pl.String for c in ("setl_id", "psn_no")})
     return ledger, settlement.rejects
 
 
-def compare_claims(claims: pl.DataFrame, a: RuleBook, b: RuleBook) -> tuple[Comparison, pl.DataFrame]:
-    """Settle ``claims`` under A and under B and compare; also the rows either side rejected."""
+def compare_claims(claims: pl.DataFrame, a: RuleBook, b: RuleBook, roster: Roster | None = None) -> tuple[Comparison, pl.DataFrame]:
+    """Settle ``claims`` under A and under B (each with the enrollment roster, as ``settle --roster``,
+    when given: its enrollment rules are each rule set's own) and compare; also the rows either side rejected."""
     check_coverage(claims, a, "A")
     check_coverage(claims, b, "B")
-    ledger_a, rej_a = _settle_narrow(claims, a)
-    ledger_b, rej_b = _settle_narrow(claims, b)
+    ledger_a, rej_a = _settle_narrow(claims, a, roster)
+    ledger_b, rej_b = _settle_narrow(claims, b, roster)
     rejects = pl.concat([rej_a.with_columns(rules=pl.lit("A")), rej_b.with_columns(rules=pl.lit("B"))])
     return compare_ledgers(ledger_a, ledger_b), rejects
 
 
 def compare_files(inputs: list[Path], rules: list[str], overrides: list[str] | None = None,
-                  encoding: str | None = None) -> CompareResult:
+                  encoding: str | None = None, roster: Roster | None = None) -> CompareResult:
     a, b = rule_books(rules, overrides)
     read = read_claims(inputs, encoding=encoding)
-    comparison, rejects = compare_claims(read.take_claims(), a, b)
+    comparison, rejects = compare_claims(read.take_claims(), a, b, roster)
     all_rejects = pl.concat([read.rejects.with_columns(rules=pl.lit("")), rejects], how="diagonal_relaxed") if read.rejects.height else rejects
     if all_rejects.height == 0:
         all_rejects = empty_rejects().with_columns(rules=pl.lit(""))
