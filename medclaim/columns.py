@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from enum import Enum
+from typing import Callable
 
 import polars as pl
 
@@ -36,6 +37,41 @@ class Unit(str, Enum):
     TEXT = "text"  # ids, codes, names — never a number, even when made of digits
     FEN_BP = "fen_bp"  # fen × basis points: an exact product before rounding (÷ 10,000 = fen)
 
+
+
+def cells_as_text(
+    frame: pl.DataFrame,
+    columns: dict[str, Unit],
+    flags: tuple[str, str],
+    *,
+    ratio: Callable[[pl.Expr], pl.Expr],
+    date: Callable[[pl.Expr], pl.Expr],
+    text: Callable[[pl.Expr], pl.Expr] = lambda e: e,
+) -> dict[str, pl.Expr]:
+    """Each column's cells as text by its unit, for a file meant for people: money in exact yuan
+    from integer fen (no float), counts and years as plain integers, flags as the two words
+    given.  How ratios, dates and other text are written differs by file (CSV: a percentage,
+    an ISO date, formula-escaped text; xlsx: a fraction, a serial day number), so the caller
+    says.  A column the frame lacks comes out empty."""
+    from .money import fen_to_yuan_expr
+
+    out = {}
+    for c, unit in columns.items():
+        col = pl.col(c) if c in frame.columns else pl.lit(None)
+        if unit is Unit.FEN:
+            e = fen_to_yuan_expr(col.cast(pl.Int64))
+        elif unit is Unit.BP:
+            e = ratio(col.cast(pl.Int64))
+        elif unit in (Unit.COUNT, Unit.YEAR):
+            e = col.cast(pl.Int64).cast(pl.String)
+        elif unit is Unit.DATE:
+            e = date(col.cast(pl.Date))
+        elif unit is Unit.FLAG:
+            e = pl.when(col.cast(pl.Boolean)).then(pl.lit(flags[0])).when(col.is_not_null()).then(pl.lit(flags[1]))
+        else:
+            e = text(col.cast(pl.String))
+        out[c] = e
+    return out
 
 F, B, C, Y, D, G, T = Unit.FEN, Unit.BP, Unit.COUNT, Unit.YEAR, Unit.DATE, Unit.FLAG, Unit.TEXT
 

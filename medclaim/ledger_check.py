@@ -30,6 +30,7 @@ from typing import Any
 import polars as pl
 
 from .output import TMP_MARK
+from .store.layout import part_run
 
 COMMITTED = "committed.json"
 UNCOMMITTED = "uncommitted"
@@ -90,9 +91,9 @@ def inventory(root: Path) -> Inventory:
             inv.temporaries += [p for p in d.iterdir() if TMP_MARK in p.name]
     if (root / "parts").is_dir():
         for p in (root / "parts").iterdir():
-            m = re.fullmatch(r"run-(\d+)(?:-\d+)?\.parquet", p.name)
-            if m:
-                inv.parts.setdefault(int(m.group(1)), []).append(p)
+            run = part_run(p.name)
+            if run is not None:
+                inv.parts.setdefault(run, []).append(p)
         for paths in inv.parts.values():
             paths.sort()  # a run's files in partition order: the order of its entry numbers
     if (root / "runs").is_dir():

@@ -28,8 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 import polars as pl
 
 from . import xlsx
-from .columns import REJECTS, Unit, people_columns, write_parquet
-from .money import fen_to_yuan_expr
+from .columns import REJECTS, Unit, cells_as_text, people_columns, write_parquet
 from .schema import DESCRIPTIVE_SCHEMA
 
 #: National output fields first (spec §5), then context, running totals, flags, intermediates.
@@ -141,24 +140,9 @@ def csv_cells(frame: pl.DataFrame, columns: dict[str, Unit], opts: PeopleFiles) 
     """A frame as CSV cells for people: yuan, percent, ISO dates, flags in words, text escaped,
     under the chosen headers.  Numbers stay numbers (a negative amount is not escaped)."""
     frame = key_words(frame, opts)
-    yes, no = opts.flags()
-    exprs = []
-    for c, unit in columns.items():
-        col = pl.col(c) if c in frame.columns else pl.lit(None)
-        if unit is Unit.FEN:
-            e = fen_to_yuan_expr(col.cast(pl.Int64))
-        elif unit is Unit.BP:
-            e = bp_to_percent_expr(col.cast(pl.Int64))
-        elif unit in (Unit.COUNT, Unit.YEAR):
-            e = col.cast(pl.Int64).cast(pl.String)
-        elif unit is Unit.DATE:
-            e = col.cast(pl.Date).dt.strftime("%Y-%m-%d")
-        elif unit is Unit.FLAG:
-            e = pl.when(col.cast(pl.Boolean)).then(pl.lit(yes)).when(col.is_not_null()).then(pl.lit(no))
-        else:
-            e = escape_formula(col.cast(pl.String))
-        exprs.append(e.alias(opts.header(c)))
-    return frame.select(exprs)
+    cells = cells_as_text(frame, columns, opts.flags(), ratio=bp_to_percent_expr,
+                          date=lambda d: d.dt.strftime("%Y-%m-%d"), text=escape_formula)
+    return frame.select(e.alias(opts.header(c)) for c, e in cells.items())
 
 
 class CsvFile:

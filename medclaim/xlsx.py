@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import polars as pl
 
-from .columns import Unit
+from .columns import Unit, cells_as_text
 
 #: Rows a worksheet holds (Excel 2007+), the header included.
 SHEET_MAX_ROWS = 1_048_576
@@ -121,25 +121,9 @@ def _fraction_text(bp: pl.Expr) -> pl.Expr:
 def cell_values(frame: pl.DataFrame, columns: dict[str, Unit], flags: tuple[str, str]) -> list[pl.Expr]:
     """Each column's cells as Excel stores them, as text: yuan and fractions as exact decimals
     (from integer fen and basis points — no float), dates as serial day numbers, flags as words."""
-    from .money import fen_to_yuan_expr
-
-    exprs = []
-    for c, unit in columns.items():
-        col = pl.col(c) if c in frame.columns else pl.lit(None)
-        if unit is Unit.FEN:
-            e = fen_to_yuan_expr(col.cast(pl.Int64))
-        elif unit is Unit.BP:
-            e = _fraction_text(col.cast(pl.Int64))
-        elif unit in (Unit.COUNT, Unit.YEAR):
-            e = col.cast(pl.Int64).cast(pl.String)
-        elif unit is Unit.DATE:
-            e = (col.cast(pl.Date) - pl.lit(EXCEL_EPOCH)).dt.total_days().cast(pl.String)
-        elif unit is Unit.FLAG:
-            e = pl.when(col.cast(pl.Boolean)).then(pl.lit(flags[0])).when(col.is_not_null()).then(pl.lit(flags[1]))
-        else:
-            e = col.cast(pl.String)
-        exprs.append(e.alias(c))
-    return exprs
+    cells = cells_as_text(frame, columns, flags, ratio=_fraction_text,
+                          date=lambda d: (d - pl.lit(EXCEL_EPOCH)).dt.total_days().cast(pl.String))
+    return [e.alias(c) for c, e in cells.items()]
 
 
 def rows_xml(frame: pl.DataFrame, columns: dict[str, Unit], flags: tuple[str, str], styles: dict[Unit, int | None],
