@@ -24,7 +24,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..rules import BENEFIT_CLASSES, Cited, Yuan, _Model
+from ..rules.params import BENEFIT_CLASSES, Cited, _Model
+from ..rules.units import Yuan
 
 
 class ReviewRules(Cited):
