@@ -189,6 +189,7 @@ def settle(
     columns: cli_input.Columns = None,
     sheet: cli_input.Sheet = None,
     assume_zero: cli_input.AssumeZero = None,
+    spill_dir: cli_input.SpillDir = None,
     roster: Annotated[Optional[list[Path]], typer.Option("--roster", help="Enrollment roster (参保登记; .csv/.xlsx/.parquet, repeatable): identity by date, benefit start by the rule set's enrollment rules, end of coverage; a person not on it is rejected (not_enrolled). See docs/rules.md.", exists=True, dir_okay=False, show_default=False)] = None,
     headers: Annotated[Headers, typer.Option("--headers", help="Column headers of ledger.csv/.xlsx and rejects.csv: zh (Chinese, with class/tier/place in words), en, or code (national field codes, values as keys).")] = Headers.zh,
     output_encoding: Annotated[OutputEncoding, typer.Option("--output-encoding", help="CSV files for people: utf-8 (with BOM, opens in Excel) or gbk (written as GB18030, for older Chinese software).")] = OutputEncoding.utf8,
@@ -236,7 +237,7 @@ def settle(
                 "CSV/Excel copy; give --ledger DIR without --out/--format, and read the parts as Parquet (docs/spark.md)")
         return Exit.USAGE
     people = PeopleFiles(headers=headers.value, encoding=output_encoding.value, show_ids=show_ids, lang=lang)
-    reading = cli_input.read_options(encoding, header_row, columns, sheet, assume_zero)
+    reading = cli_input.read_options(encoding, header_row, columns, sheet, assume_zero, spill_dir)
     log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")
     from .roster import read_roster
 

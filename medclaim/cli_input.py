@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from .io import ReadOptions
+from .io.spill import SpillOptions
 
 HeaderRow = Annotated[
     Optional[int],
@@ -46,9 +47,21 @@ AssumeZero = Annotated[
         "overlmt_selfpay, preselfpay_amt) if it is absent because its amounts are zero. Recorded in the summary and manifest.",
     ),
 ]
+SpillDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--spill-dir", metavar="DIR", show_default=False, file_okay=False,
+        help="Where an input larger than memory is spilled: claims beyond 2,000,000 (MEDCLAIM_SPILL_ROWS) are parsed "
+        "into person buckets in a scratch directory made here and settled bucket by bucket, so memory stays bounded "
+        "whatever the input's size; removed when the run ends. Default: MEDCLAIM_SPILL_DIR, else the system's "
+        "temporary directory (TMPDIR). Needs free space of about a third of the input's Parquet size per 10M claims.",
+    ),
+]
 Encoding = Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk, utf-16); detected if omitted.")]
 
 
 def read_options(encoding: str | None, header_row: int | None, columns: Path | None, sheet: str | None,
-                 assume_zero: list[str] | None) -> ReadOptions:
-    return ReadOptions(encoding=encoding, header_row=header_row, sheet=sheet, columns=columns, assume_zero=tuple(assume_zero or ()))
+                 assume_zero: list[str] | None, spill_dir: Path | None = None) -> ReadOptions:
+    spill = SpillOptions(directory=spill_dir) if spill_dir is not None else None
+    return ReadOptions(encoding=encoding, header_row=header_row, sheet=sheet, columns=columns, assume_zero=tuple(assume_zero or ()),
+                       spill=spill)

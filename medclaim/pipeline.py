@@ -43,7 +43,8 @@ from .progress import NONE as NO_PROGRESS, Progress
 from .roster import Roster
 from .rules import RuleBook, load_rulebook
 from .schema import RejectReason, empty_rejects
-from .settle import Settlement, lean, ledger_schema, settle_claims
+from .io.spill import SpilledClaims, SpillOptions
+from .settle import Settlement, lean, ledger_schema, settle_buckets, settle_claims
 from .status import Exit
 from .store import Ledger, RunPlan, sha256_file, utc_now
 from .audit.compare import Comparison, settle_note
@@ -87,32 +88,42 @@ def settle_files(
     """Settle one or more extracts from scratch into ``out_dir``.
 
     The ledger is written chunk by chunk as the engine settles it (whole person-years per chunk)
-    and summarised on the way, so memory stays bounded by the input plus one chunk.  Files appear
-    only when everything was settled and checked.
+    and summarised on the way, so memory stays bounded by the input plus one chunk — and an input
+    larger than ``MEDCLAIM_SPILL_ROWS`` claims is spilled to person buckets on disk and settled
+    bucket by bucket (``medclaim.io.spill``), so memory stays bounded whatever its size.  Files
+    appear only when everything was settled and checked.
     """
     formats = formats or []
     book = load_rulebook(rules)
     progress.stage("reading")
-    read = read_claims(inputs, encoding=encoding, options=read_options)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    writer = LedgerWriter(out_dir, formats, ledger_schema(book, read.claims.schema), people)
-    totals = SummaryAccumulator()
-    reported = Comparison()  # the hospitals' own figures, when the extracts carry them
-    progress.stage("settling", read.claims.height)
-
-    def sink(chunk: pl.DataFrame) -> None:
-        chunk = lean(chunk)  # the engine's working figures are recomputed on demand, not stored
-        writer.write(chunk)
-        totals.add(chunk)
-        reported.add(chunk)
-        progress.advance(chunk.height)
-
+    read = read_claims(inputs, encoding=encoding, options=spilling(read_options))
     try:
-        settlement = settle_claims(read.take_claims(), book, sink=sink, roster=roster)
-        written = writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+        out_dir.mkdir(parents=True, exist_ok=True)
+        writer = LedgerWriter(out_dir, formats, ledger_schema(book, read.claims_schema), people)
+        totals = SummaryAccumulator()
+        reported = Comparison()  # the hospitals' own figures, when the extracts carry them
+        progress.stage("settling", read.claim_count)
+
+        def sink(chunk: pl.DataFrame) -> None:
+            chunk = lean(chunk)  # the engine's working figures are recomputed on demand, not stored
+            writer.write(chunk)
+            totals.add(chunk)
+            reported.add(chunk)
+            progress.advance(chunk.height)
+
+        try:
+            claims = read.take_claims()
+            if isinstance(claims, SpilledClaims):  # a one-off run needs no closing balances
+                settlement = settle_buckets(claims, book, sink=sink, roster=roster, closing=False)
+            else:
+                settlement = settle_claims(claims, book, sink=sink, roster=roster)
+            del claims
+            written = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        read.cleanup()
     rejects = settlement.rejects = pl.concat([read.rejects, settlement.rejects])
     summary = totals.result(
         rejects,
@@ -133,6 +144,13 @@ def settle_files(
         status = Exit.REJECTS if rejects.height else Exit.OK
     return RunResult(status=status, summary=summary, settlement=settlement, written=written, warnings=unverified_warning(book),
                      errors=errors, messages=[note] if note else [])
+
+
+def spilling(options: ReadOptions | None) -> ReadOptions:
+    """Read options for a settle run: it spills an input larger than memory to disk unless told
+    where already (``--spill-dir``); ``$MEDCLAIM_SPILL_ROWS`` says how large is too large."""
+    options = options or ReadOptions()
+    return options if options.spill is not None else dataclasses.replace(options, spill=SpillOptions())
 
 
 def reported_note(summary: dict[str, Any], reported: Comparison, lang: str) -> str | None:
@@ -331,6 +349,12 @@ def assumed_zero(read_info: dict[str, Any] | None) -> list[str]:
     return sorted({c for f in files for c in f.get("assumed_zero", [])})
 
 
+def spill_note(read_info: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"spilled": …}`` when the input was spilled to disk (for the manifest), else nothing."""
+    spilled = (read_info or {}).get("reading", {}).get("spilled")
+    return {"spilled": spilled} if spilled else {}
+
+
 def append_claims(
     ledger_dir: Path | str,
     claims: pl.DataFrame,
@@ -420,7 +444,7 @@ def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, rep
         return RunResult(status=Exit.NOTHING_NEW, summary=summary, settlement=plan.settlement, warnings=warnings,
                          run=None, messages=[msg])
     manifest = build_manifest(plan, summary, started, rules_manifest(rules, book), inputs or [], head_before,
-                              extra={"assume_zero": assumed_zero(read_info), **(manifest_extra or {})})
+                              extra={"assume_zero": assumed_zero(read_info), **spill_note(read_info), **(manifest_extra or {})})
     written = _commit(lg, plan, summary, manifest, formats or [], people)
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:
@@ -447,12 +471,15 @@ def settle_into_ledger(
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
     with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
         progress.stage("reading")
-        read = read_claims(inputs, encoding=encoding, options=read_options)
-        meta = inputs_manifest(inputs, read.files)
-        progress.stage("settling")
-        # the reader hands its claims over: the run frees them as soon as they are ordered
-        return _append(lg, read, book, rules, read.rejects, read.rows_read, meta, formats, started, people,
-                       read.summary_fields(), roster)
+        read = read_claims(inputs, encoding=encoding, options=spilling(read_options))
+        try:
+            meta = inputs_manifest(inputs, read.files)
+            progress.stage("settling")
+            # the reader hands its claims over: the run frees them as soon as they are ordered
+            return _append(lg, read, book, rules, read.rejects, read.rows_read, meta, formats, started, people,
+                           read.summary_fields(), roster)
+        finally:
+            read.cleanup()
 
 
 def reverse_claims(

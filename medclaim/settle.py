@@ -7,7 +7,6 @@ running totals.  ``medclaim settle``, ``medclaim explain`` and the tests all cal
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import polars as pl
 
 from . import engine
 from .engine import CLASS_ID, KEYS, PLACE_ID
+from .io.spill import SpilledClaims, rows_from_env
 from .roster import Roster, apply_roster
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
@@ -123,12 +123,7 @@ CHUNK_ROWS_ENV = "MEDCLAIM_CHUNK_ROWS"
 
 def default_chunk_rows() -> int:
     """``CHUNK_ROWS``, or the positive whole number in ``$MEDCLAIM_CHUNK_ROWS``."""
-    raw = os.environ.get(CHUNK_ROWS_ENV)
-    if raw is None or not raw.strip():
-        return CHUNK_ROWS
-    if raw.strip().isdigit() and int(raw) > 0:
-        return int(raw)
-    raise ValueError(f"{CHUNK_ROWS_ENV}={raw[:20]!r}: give a positive whole number of claims per chunk")
+    return rows_from_env(CHUNK_ROWS_ENV, CHUNK_ROWS, "claims per chunk")
 
 
 class Handover:
@@ -146,7 +141,8 @@ class Handover:
 
 
 def take(claims: pl.DataFrame | Handover) -> pl.DataFrame:
-    """The claims frame itself, or taken from whatever hands it over (``Handover``, ``ReadResult``)."""
+    """The claims frame itself, or taken from whatever hands it over (``Handover``, ``ReadResult``:
+    whose claims may be ``SpilledClaims``, in person buckets on disk)."""
     return claims.take_claims() if hasattr(claims, "take_claims") else claims
 
 
@@ -168,6 +164,8 @@ def settle_claims(
     (``medclaim.roster.apply_roster``) and a person not on it is rejected as ``not_enrolled``.
     """
     claims = take(claims)
+    if isinstance(claims, SpilledClaims):
+        return settle_buckets(claims, book, openings, sink, chunk_rows, roster)
     if openings is not None and openings.height and openings.select(pl.struct(KEYS).is_duplicated().any()).item():
         raise ValueError("opening balances hold the same person-year twice — rebuild the accumulator (medclaim ledger rebuild)")
     claims = claims.with_columns(period=period_index(book))
@@ -227,6 +225,54 @@ def settle_claims(
         ledger=ledger,
         rejects=pl.concat(rejects) if rejects else empty_rejects(),
         closing=closing if closing is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32}),
+    )
+
+
+def settle_buckets(
+    spilled: SpilledClaims,
+    book: RuleBook,
+    openings: pl.DataFrame | None = None,
+    sink: Callable[[pl.DataFrame], None] | None = None,
+    chunk_rows: int | None = None,
+    roster: Roster | None = None,
+    screen: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]] | None = None,
+    closing: bool = True,
+) -> Settlement:
+    """``settle_claims`` of claims spilled to person buckets (``medclaim.io.spill``), one bucket at
+    a time: a bucket holds whole persons, so each is an independent settlement, opening from the
+    ``openings`` of its own persons.  The buckets are ranges of the engine's person hash, so the
+    chunks reach ``sink`` in the order one settlement of all the claims would give.
+
+    ``screen``: takes a bucket's claims, returns (those to settle, rows it rejects) — a ledger run
+    sets aside claims it already holds.  ``closing=False``: the run needs no closing balances
+    (``--out``), so none are kept (one row per person-year adds up on a large run)."""
+    own_openings: dict[int, pl.DataFrame] = {}
+    if openings is not None and openings.height:
+        keyed = openings.with_columns(spilled.bucket_expr().alias("_bucket"))
+        own_openings = {int(b): frame for (b,), frame in keyed.partition_by("_bucket", as_dict=True, include_key=False).items()}
+        del keyed
+    rejects, closings, ledgers = [], [], []
+    for bucket in range(spilled.buckets):
+        claims = spilled.read(bucket)
+        if screen is not None:
+            claims, screened = screen(claims)
+            rejects.append(screened)
+        if claims.height == 0:
+            continue
+        own = own_openings.pop(bucket, None) if openings is not None else None
+        part = settle_claims(claims, book, own, sink=sink, chunk_rows=chunk_rows, roster=roster)
+        del claims
+        rejects.append(part.rejects)
+        if closing:
+            closings.append(part.closing)
+        if sink is None:
+            ledgers.append(part.ledger)
+    new = pl.concat(closings, how="diagonal_relaxed") if closings else None
+    balances = merge_balances(openings, new) if new is not None else openings
+    return Settlement(
+        ledger=pl.concat(ledgers, how="diagonal_relaxed") if ledgers else empty_ledger(),
+        rejects=pl.concat(rejects) if rejects else empty_rejects(),
+        closing=balances if balances is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32}),
     )
 
 

@@ -8,6 +8,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import medclaim.io.reader as reader
 from medclaim.io import read_claims
 
 HEADER = "setl_id,psn_no,med_type,hosp_lv,begndate,enddate,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt"
@@ -135,11 +136,17 @@ def _rejects_without_position(result) -> list[tuple]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(order=st.permutations(ROWS), split=st.integers(min_value=0, max_value=len(ROWS)))
-def test_shuffled_rows_give_the_same_result(tmp_path_factory, order, split):
+@given(order=st.permutations(ROWS), split=st.integers(min_value=0, max_value=len(ROWS)), batch=st.integers(1, 6))
+def test_shuffled_rows_give_the_same_result(tmp_path_factory, order, split, batch):
+    """Whatever the order of rows and files, and however the reader cuts them into batches
+    (copies of one id in different batches are decided together)."""
     folder = tmp_path_factory.mktemp("shuffle")
     reference = read([csv(folder / "ref.csv", *ROWS)])
-    shuffled = read([csv(folder / "one.csv", *order[:split]), csv(folder / "two.csv", *order[split:])])
+    saved, reader.BATCH_ROWS = reader.BATCH_ROWS, batch
+    try:
+        shuffled = read([csv(folder / "one.csv", *order[:split]), csv(folder / "two.csv", *order[split:])])
+    finally:
+        reader.BATCH_ROWS = saved
     assert _claims_without_position(shuffled) == _claims_without_position(reference)
     assert _rejects_without_position(shuffled) == _rejects_without_position(reference)
     assert sorted(reference.claims["setl_id"].to_list()) == ["A", "B", "F", "H"]

@@ -132,7 +132,7 @@ class SourceTraits:
     invisible: bool = True  # cells may hide a BOM / zero-width space
 
 
-def _parse_field(field: str, cells: pl.Series | None, height: int, traits: SourceTraits) -> ParsedColumn:
+def parse_field(field: str, cells: pl.Series | None, height: int, traits: SourceTraits) -> ParsedColumn:
     kind = _KINDS[field]
     if cells is None:
         return absent(*_ABSENT[kind], height)
@@ -162,7 +162,7 @@ def canonical_frame(raw: pl.DataFrame, traits: SourceTraits) -> pl.DataFrame:
 
     def parse(field: str) -> ParsedColumn:
         cells = raw.get_column(raw_col(field)) if raw_col(field) in raw.columns else None
-        return _parse_field(field, cells, raw.height, traits)
+        return parse_field(field, cells, raw.height, traits)
 
     # Columns are independent; polars releases the GIL, so threads use every core.
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:

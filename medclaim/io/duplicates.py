@@ -8,8 +8,8 @@ The rule does not depend on the order of files or rows:
   their own are rejected as duplicate_setl_id, rows with their own problem keep that reason and
   get a note about the duplicate.
 
-Only rows whose id occurs more than once are examined (found by sorting id hashes), so the
-check stays cheap on large runs.
+Only rows whose id occurs more than once are examined (found by sorting id hashes, before the
+rows are read: ``repeated_hashes``), so the check stays cheap on large runs.
 """
 
 from __future__ import annotations
@@ -29,22 +29,30 @@ DUPLICATE_SCHEMA = {
 }
 
 
-def duplicated_ids(id_columns: list[pl.Series]) -> pl.Series:
-    """The non-blank ids that occur more than once over all files.
+#: Seed of the settlement-id hash the duplicate check sorts.
+_ID_SEED = 0
 
-    Hashing and sorting 64-bit hashes is several times faster than hashing strings into a
-    table; hash collisions only add candidates, which the exact check on the few candidates
-    then drops."""
-    empty = pl.Series("setl_id", [], pl.String)
-    ids = pl.concat([s.rename("setl_id") for s in id_columns]) if id_columns else empty
-    ids = ids.filter(ids != "")
-    hashes = ids.hash(seed=0)
-    ordered = hashes.sort()
-    repeated = ordered.filter(ordered == ordered.shift(1))
-    if repeated.len() == 0:
-        return empty
-    candidates = ids.filter(hashes.is_in(repeated.unique().implode()))
-    return candidates.filter(candidates.is_duplicated()).unique()
+
+def id_hashes(ids: pl.Series) -> pl.Series:
+    """64-bit hashes of the non-blank settlement ids (canonical text)."""
+    return ids.filter(ids != "").hash(seed=_ID_SEED)
+
+
+def is_repeated(ids: pl.Expr, repeated: pl.Series) -> pl.Expr:
+    """Whether a row's id hash is one of ``repeated`` (never for a blank id)."""
+    return (ids != "") & ids.hash(seed=_ID_SEED).is_in(repeated.implode())
+
+
+def repeated_hashes(hashes: list[pl.Series]) -> pl.Series:
+    """The id hashes that occur more than once over all files (``id_hashes`` of every batch).
+
+    Only ids are looked at, as 64-bit hashes: sorting them is several times faster than hashing
+    strings into a table, and 100 million of them take 800 MB.  A hash collision only makes two
+    different ids candidates; the exact check on the (few) candidate rows drops it."""
+    if not hashes:
+        return pl.Series("h", [], pl.UInt64)
+    ordered = pl.concat(hashes).sort()
+    return ordered.filter(ordered == ordered.shift(1)).unique()
 
 
 def find_duplicates(rows: pl.DataFrame, value_columns: list[str]) -> pl.DataFrame:

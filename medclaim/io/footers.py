@@ -29,26 +29,34 @@ def _id_blank_or_word(column: str) -> pl.Expr:
     return (cell == "") | cell.str.contains(_TOTAL_WORDS)
 
 
-def candidates(rows: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose settlement id and person id are empty or a footer word (``in.*`` raw cells)."""
-    keep = _id_blank_or_word("setl_id") & _id_blank_or_word("psn_no")
-    return rows.filter(keep)
+def is_candidate() -> pl.Expr:
+    """Whether a row's settlement id and person id are empty or a footer word (canonical ids):
+    only such rows may be footers, and they are judged once the whole file is read."""
+    return _id_blank_or_word("setl_id") & _id_blank_or_word("psn_no")
 
 
 _MAX_LOOKED_AT = 10_000  # more rows with empty ids than this is a damaged file, not footers
 
 
-def find_footers(rows: pl.DataFrame, headers: HeaderMap, row_texts, amount_fields: tuple[str, ...], source: str) -> pl.DataFrame:
-    """The footer rows among ``rows`` (parsed rows with ``_row``, canonical ids and amounts)."""
-    maybe = candidates(rows)
+def find_footers(
+    maybe: pl.DataFrame, other_sums: dict[str, int], other_last: int, headers: HeaderMap, row_texts,
+    amount_fields: tuple[str, ...], source: str,
+) -> pl.DataFrame:
+    """The footer rows among ``maybe`` (the file's ``candidates``: parsed rows with ``_row``, canonical
+    ids and amounts).  The file is read in batches, so what the judgement needs of the other rows
+    comes summed: ``other_sums`` (each amount column's sum, blanks as 0) and ``other_last`` (the
+    last of their ``_row``)."""
     if maybe.height == 0 or row_texts is None:
         return pl.DataFrame(schema=FOOTER_SCHEMA)
-    if maybe.height > _MAX_LOOKED_AT:  # the ids' own footer words, and the bottom of the file
-        maybe = pl.concat([maybe.filter(pl.col("setl_id").str.contains(_TOTAL_WORDS)), maybe.tail(100)]).unique("_row")
-    texts = row_texts(maybe["_row"].to_list())
-    others = rows.filter(~pl.col("_row").is_in(maybe["_row"].implode()))
     present = [f for f in amount_fields if f in headers.columns]
-    last_claim = others["_row"].max() if others.height else 0
+    if maybe.height > _MAX_LOOKED_AT:  # the ids' own footer words, and the bottom of the file
+        looked = pl.concat([maybe.filter(pl.col("setl_id").str.contains(_TOTAL_WORDS)), maybe.tail(100)]).unique("_row")
+        rest = maybe.filter(~pl.col("_row").is_in(looked["_row"].implode()))
+        other_sums = {f: other_sums.get(f, 0) + (rest[f].fill_null(0).sum() or 0) for f in present}
+        other_last = max(other_last, rest["_row"].max() or 0)
+        maybe = looked
+    texts = row_texts(maybe["_row"].to_list())
+    last_claim = other_last
     cells = pl.DataFrame(
         {"_row": list(texts), "_cells": list(texts.values())}, schema={"_row": pl.Int64, "_cells": pl.List(pl.String)}
     ).with_columns(
@@ -59,9 +67,8 @@ def find_footers(rows: pl.DataFrame, headers: HeaderMap, row_texts, amount_field
     labelled = pl.col("_squeezed").list.eval(pl.element().str.contains(_TOTAL_WORDS)).list.any()
     signed = pl.col("_squeezed").list.eval(pl.element().str.contains(_SIGN_OFF_WORDS)).list.any()
     if present:
-        sums = others.select([pl.col(f).fill_null(0).sum() for f in present])
         is_sums = (pl.col(present[0]).fill_null(0) != 0) & pl.all_horizontal(
-            [pl.col(f).is_null() | (pl.col(f) == sums[f].item()) for f in present]
+            [pl.col(f).is_null() | (pl.col(f) == other_sums.get(f, 0)) for f in present]
         )
     else:
         is_sums = pl.lit(False)

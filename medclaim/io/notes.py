@@ -42,10 +42,10 @@ def read_summary(result: ReadResult) -> dict[str, Any]:
             entry["sheet"] = s.sheet
             entry["sheets_not_read"] = s.sheets_not_read
         files.append(entry)
-    return {
-        "footer_rows": result.footers.height,
-        "reading": {"columns_file": result.columns_file, "files": files, "footers": footers},
-    }
+    reading: dict[str, Any] = {"columns_file": result.columns_file, "files": files, "footers": footers}
+    if result.spilled is not None:  # claims, buckets, where
+        reading["spilled"] = result.spilled.note()
+    return {"footer_rows": result.footers.height, "reading": reading}
 
 
 def input_lines(summary: dict[str, Any], L: Any) -> list[str]:
@@ -62,6 +62,8 @@ def input_lines(summary: dict[str, Any], L: Any) -> list[str]:
     lines = []
     if reading.get("columns_file"):
         lines.append(say("columns_file", path=reading["columns_file"]))
+    if reading.get("spilled"):
+        lines.append(say("spilled", **reading["spilled"]))
     footers_by_file: dict[str, list[dict[str, Any]]] = {}
     for f in reading.get("footers", []):
         footers_by_file.setdefault(f["source_file"], []).append(f)

@@ -1,18 +1,25 @@
 """read_claims: files in, canonical claims and one reject row per refused input row out.
 
 Per file: load cells and find the header row (``sources``, ``headerrow``) → match headers
-(``headers``, a site mapping from ``sitemap``) → parse and check every row (``checks``) → set
-footer rows aside (``footers``).  Then, over all files together, settle duplicate settlement ids
-(``duplicates``), and finally describe each rejected row.
+(``headers``, a site mapping from ``sitemap``) → then batch by batch (``RawTable.batches``): parse
+and check every row (``checks``), describe the rejected rows, hand the valid claims over (kept in
+memory, or spilled to person buckets on disk for an input larger than memory: ``spill``).  Raw
+cells are kept only for the rows that need them later: rejects, footer candidates (``footers``:
+judged once the whole file is read) and rows whose settlement id occurs more than once.
+Duplicate settlement ids are settled over all files together (``duplicates``): a first pass hashes
+the id column of every file (ids only), so the main pass knows which rows to hold back.
 Invariant: ``rows_read == claims.height + rejects.height + footers.height``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from medclaim.io.checks import (
     AMOUNT_FIELDS,
@@ -20,18 +27,20 @@ from medclaim.io.checks import (
     PARSED_FIELDS,
     SourceTraits,
     canonical_frame,
+    parse_field,
     describe_rejects,
     raw_col,
     raw_excerpt,
     row_checks,
     row_ok,
 )
-from medclaim.io.duplicates import duplicated_ids, find_duplicates
+from medclaim.io.duplicates import DUPLICATE_SCHEMA, find_duplicates, id_hashes, is_repeated, repeated_hashes
 from medclaim.io.errors import InputFileError
-from medclaim.io.footers import FOOTER_SCHEMA, find_footers, footer_lines
+from medclaim.io.footers import FOOTER_SCHEMA, find_footers, footer_lines, is_candidate as is_footer_candidate
 from medclaim.io.headers import CLAIMS, DESCRIPTIVE_FIELDS, HeaderMap, Vocabulary
 from medclaim.io.parse import clean_text
-from medclaim.io.sources import RawTable, TableOptions, column_name, load_table
+from medclaim.io.sources import BATCH_ROWS, RawTable, TableOptions, column_name, load_table
+from medclaim.io.spill import SpilledClaims, SpillOptions, SpillWriter
 from medclaim.schema import CLAIM_SCHEMA, DESCRIPTIVE_SCHEMA, RejectReason, empty_claims, empty_rejects
 
 #: Canonical values compared when deciding whether two rows with one setl_id are the same claim.
@@ -54,6 +63,7 @@ class ReadOptions:
     sheet: str | None = None  # --sheet: the Excel sheet to read
     columns: Path | str | None = None  # --columns: site mapping file (YAML, header: field)
     assume_zero: tuple[str, ...] = ()  # --assume-zero: amount columns absent on purpose (fields or headers)
+    spill: SpillOptions | None = None  # spill claims to disk past a size (settle); None: always in memory
 
     def vocabulary(self) -> Vocabulary:
         if self.columns is None:
@@ -102,6 +112,7 @@ class ReadResult:
     files: list[FileStats]
     footers: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FOOTER_SCHEMA))  # rows set aside
     columns_file: str | None = None  # the --columns mapping used
+    spilled: SpilledClaims | None = None  # the claims are on disk in person buckets (``claims`` is then empty)
 
     def summary_fields(self) -> dict:
         """What the run summary says about reading (see ``medclaim.io.notes``)."""
@@ -109,56 +120,122 @@ class ReadResult:
 
         return read_summary(self)
 
-    def take_claims(self) -> pl.DataFrame:
-        """Hand the claims over (the result keeps none): lets a large run free them early."""
+    def take_claims(self) -> pl.DataFrame | SpilledClaims:
+        """Hand the claims over (the result keeps none): lets a large run free them early.  Spilled
+        claims are handed over as they are (``medclaim.settle.settle_claims`` takes both)."""
+        if self.spilled is not None:
+            return self.spilled
         claims, self.claims = self.claims, self.claims.clear()
         return claims
+
+    @property
+    def claims_schema(self) -> pl.Schema:
+        return self.spilled.schema if self.spilled is not None else self.claims.schema
+
+    @property
+    def claim_count(self) -> int:
+        return self.spilled.rows if self.spilled is not None else self.claims.height
+
+    def cleanup(self) -> None:
+        """Remove the spilled claims' scratch files (nothing to do for claims in memory)."""
+        if self.spilled is not None:
+            self.spilled.cleanup()
 
 
 @dataclass
 class _File:
-    """One file after parsing, before duplicates are settled."""
+    """One table being read: what is decided per batch, and what waits for the whole run."""
 
     index: int  # position in the run's list of tables
     name: str
     table: RawTable
     headers: HeaderMap
-    rows: pl.DataFrame  # _row, in.<field> raw cells, canonical columns, _ok
-    footers: pl.DataFrame  # FOOTER_SCHEMA
     assumed_zero: tuple[str, ...]
+    rows: int = 0  # data rows parsed (footer rows included, bad lines not)
+    bad_lines: int = 0  # lines that could not be cut into columns (CSV), footer lines among them
+    rejects: list[pl.DataFrame] = field(default_factory=list)
+    footers: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FOOTER_SCHEMA))
+    held: list[pl.DataFrame] = field(default_factory=list)  # rows whose setl_id is repeated: decided over all files
+
+
+class _Claims:
+    """Where the valid claims go: frames in memory, or — for an input larger than memory — the
+    spill writer's person buckets on disk.  Every frame carries ``_file`` (its table's index) so
+    that the claims stay in file and row order."""
+
+    def __init__(self, spill: SpillWriter | None):
+        self.spill = spill
+        self.frames: list[pl.DataFrame] = []
+        self.rows = 0
+        self.out_of_order = False
+
+    def add(self, frame: pl.DataFrame, *, late: bool = False) -> None:
+        self.rows += frame.height
+        if self.spill is not None:
+            if frame.height:
+                self.spill.add(frame.drop("_file"))
+            return
+        self.frames.append(frame)
+        self.out_of_order |= late and frame.height > 0
+
+    def result(self) -> tuple[pl.DataFrame, SpilledClaims | None]:
+        if self.spill is not None:
+            return empty_claims(), self.spill.close()
+        if not self.frames:
+            return empty_claims(), None
+        claims = pl.concat(self.frames, how="diagonal_relaxed")
+        self.frames = []
+        if self.out_of_order:  # a row decided at the end of its file or of the run (rare)
+            claims = claims.sort("_file", "source_row", maintain_order=True)
+        return claims.drop("_file"), None
+
+    def abort(self) -> None:
+        if self.spill is not None:
+            self.spill.abort()
 
 
 def read_claims(paths: list[Path | str], encoding: str | None = None, options: ReadOptions | None = None) -> ReadResult:
     """Read claim files (.csv/.txt, .xlsx/.xls, .parquet).  Raises InputFileError for a file
-    that cannot be used at all; every row problem becomes a reject instead."""
+    that cannot be used at all; every row problem becomes a reject instead.  With
+    ``options.spill`` an input of more rows than its threshold is spilled to person buckets on
+    disk (``ReadResult.spilled``; the caller removes them with ``ReadResult.cleanup``)."""
     if isinstance(paths, (str, Path)):  # one path given bare: not a list of characters
         paths = [paths]
     options = options or ReadOptions(encoding=encoding)
     if encoding and not options.encoding:
-        options = ReadOptions(encoding, options.header_row, options.sheet, options.columns, options.assume_zero)
+        options = dataclasses.replace(options, encoding=encoding)
     vocabulary = options.vocabulary()
     assumed = options.assumed_fields(vocabulary)
     table_options = TableOptions(options.encoding, options.header_row, options.sheet, vocabulary)
     tables = [table for path in paths for table in load_table(Path(path), str(path), table_options)]
-    files = [_parse_table(index, table, assumed) for index, table in enumerate(tables)]
-    decisions = _settle_duplicates(files)
-    claims, rejects, stats = [], [], []
+    files = [_open_file(index, table, assumed) for index, table in enumerate(tables)]
+    repeated = _repeated_ids(files)
+    claims = _Claims(_spill_writer(options.spill, files))
+    try:
+        for f in files:
+            _read_file(f, repeated, claims)
+        _settle_duplicates(files, claims)
+        all_claims, spilled = claims.result()
+    except BaseException:
+        claims.abort()
+        raise
+    stats, rejects = [], []
     for f in files:
-        file_claims, file_rejects = _split(f, decisions.filter(pl.col("_file") == f.index))
-        claims.append(file_claims)
+        file_rejects = pl.concat(f.rejects).sort("source_row") if f.rejects else empty_rejects()
         rejects.append(file_rejects)
         stats.append(_stats(f, file_rejects.height))
-    all_claims = pl.concat(claims, how="diagonal_relaxed") if claims else empty_claims()
     all_rejects = pl.concat(rejects) if rejects else empty_rejects()
     footers = pl.concat([f.footers for f in files]) if files else pl.DataFrame(schema=FOOTER_SCHEMA)
     rows_read = sum(s.rows_read for s in stats)
-    if rows_read != all_claims.height + all_rejects.height + footers.height:  # a bug here must never lose a claim quietly
+    if rows_read != claims.rows + all_rejects.height + footers.height:  # a bug here must never lose a claim quietly
+        if spilled is not None:
+            spilled.cleanup()
         raise AssertionError(
-            f"rows read {rows_read} != claims {all_claims.height} + rejects {all_rejects.height} + footers {footers.height}"
+            f"rows read {rows_read} != claims {claims.rows} + rejects {all_rejects.height} + footers {footers.height}"
         )
     return ReadResult(
         claims=all_claims, rejects=all_rejects, rows_read=rows_read, files=stats, footers=footers,
-        columns_file=None if options.columns is None else str(options.columns),
+        columns_file=None if options.columns is None else str(options.columns), spilled=spilled,
     )
 
 
@@ -168,7 +245,7 @@ def _stats(f: _File, rejected: int) -> FileStats:
         path=f.name,
         format=t.format,
         encoding=t.encoding,
-        rows_read=f.rows.height + t.bad_lines.height + f.footers.height,
+        rows_read=f.rows + f.bad_lines,
         rows_rejected=rejected,
         footer_rows=f.footers.height,
         header_row=t.header_row,
@@ -182,6 +259,19 @@ def _stats(f: _File, rejected: int) -> FileStats:
     )
 
 
+def _spill_writer(spill: SpillOptions | None, files: list[_File]) -> SpillWriter | None:
+    """A writer to person buckets when the input has more rows than ``spill`` allows in memory."""
+    if spill is None:
+        return None
+    bits = spill.bucket_bits(sum(f.table.rows for f in files))
+    if not bits:
+        return None
+    descriptive: dict[str, pl.DataType] = {}  # (the columns an in-memory read would have, in its order)
+    for f in files:
+        descriptive.update({c: t for c, t in DESCRIPTIVE_SCHEMA.items() if c in f.headers.columns and c not in descriptive})
+    return SpillWriter(spill, bits, pl.Schema({**CLAIM_SCHEMA, **descriptive}))
+
+
 # ---------------------------------------------------------------- per file
 
 
@@ -192,14 +282,6 @@ def _check_dtypes(table: RawTable, headers: HeaderMap, name: str) -> None:
             raise InputFileError(
                 name, f"column '{headers.label(field)}' ({field}) holds {dtype}, not single values; export it as text or numbers"
             )
-
-
-def _raw_frame(table: RawTable, headers: HeaderMap) -> pl.DataFrame:
-    """Only the recognised columns, renamed in.<field> (the rest is never converted, and for
-    Parquet never even read)."""
-    positions = list(dict.fromkeys(headers.columns.values()))  # a stand-in shares its column
-    frame = table.read(positions)
-    return frame.select("_row", *(pl.col(column_name(pos)).alias(raw_col(field)) for field, pos in headers.columns.items()))
 
 
 def _traits(table: RawTable) -> SourceTraits:
@@ -228,63 +310,155 @@ def _check_scope_amounts(table: RawTable, headers: HeaderMap, assumed: tuple[str
     return tuple(f for f in missing if f in assumed)
 
 
-def _parse_table(index: int, table: RawTable, assumed: tuple[str, ...]) -> _File:
+
+def _open_file(index: int, table: RawTable, assumed: tuple[str, ...]) -> _File:
+    """Check what can be checked before any row is read (nested columns, scope amounts)."""
     name, headers = table.name, table.headers
     _check_dtypes(table, headers, name)
     zeroed = _check_scope_amounts(table, headers, assumed)
-    try:
-        raw = _raw_frame(table, headers)
-    except (pl.exceptions.PolarsError, OSError) as exc:  # e.g. a damaged Parquet page
-        raise InputFileError(name, f"cannot read the data ({str(exc).splitlines()[0][:200]}); export the file again") from exc
-    parsed = canonical_frame(raw, _traits(table))
-    descriptive = [f for f in DESCRIPTIVE_FIELDS if f in headers.columns]
-    rows = parsed.select(
+    return _File(index=index, name=name, table=table, headers=headers, assumed_zero=zeroed)
+
+
+def _batches(table: RawTable, positions: list[int]) -> Iterator[pl.DataFrame]:
+    """The table's raw batches; a file that fails half way (a damaged Parquet page) is refused."""
+    batches = iter(table.batches(positions, BATCH_ROWS))
+    while True:
+        try:
+            raw = next(batches)
+        except StopIteration:
+            return
+        except (pl.exceptions.PolarsError, OSError, pa.ArrowException) as exc:
+            raise InputFileError(table.name, f"cannot read the data ({str(exc).splitlines()[0][:200]}); export the file again") from exc
+        yield raw
+
+
+def _repeated_ids(files: list[_File]) -> pl.Series:
+    """First pass, over the settlement-id column of every file only: the hashes of ids that occur
+    more than once.  The main pass holds those rows back until every file is read."""
+    hashes = []
+    for f in files:
+        pos = f.headers.columns.get("setl_id")
+        if pos is None:
+            continue
+        for raw in _batches(f.table, [pos]):
+            ids = parse_field("setl_id", raw.get_column(column_name(pos)), raw.height, _traits(f.table)).value
+            hashes.append(id_hashes(ids))
+    return repeated_hashes(hashes)
+
+
+def _parse_batch(f: _File, raw: pl.DataFrame, ok: pl.Expr) -> pl.DataFrame:
+    """``_row``, the ``in.<field>`` raw cells, the canonical columns and ``_ok`` of one batch."""
+    headers = f.headers
+    raw = raw.select("_row", *(pl.col(column_name(pos)).alias(raw_col(field)) for field, pos in headers.columns.items()))
+    parsed = canonical_frame(raw, _traits(f.table))
+    descriptive = [c for c in DESCRIPTIVE_FIELDS if c in headers.columns]
+    invisible = f.table.may_hide_invisible
+    return parsed.select(
         "_row",
-        *(raw_col(f) for f in headers.columns),
+        *(raw_col(c) for c in headers.columns),
         *PARSED_FIELDS,
-        *(pl.lit(clean_text(parsed[raw_col(f)], invisible=table.may_hide_invisible)).alias(f) for f in descriptive),
-        row_ok(row_checks(headers)).alias("_ok"),
+        *(pl.lit(clean_text(parsed[raw_col(c)], invisible=invisible)).alias(c) for c in descriptive),
+        ok.alias("_ok"),
     )
-    footers = find_footers(rows, headers, table.row_texts, AMOUNT_FIELDS, name)
-    if footers.height:
-        rows = rows.filter(~pl.col("_row").is_in(footers["source_row"].implode()))
-    if table.bad_lines.height:
-        ragged, table.bad_lines = footer_lines(table.bad_lines, rows["_row"].max(), name)
-        footers = pl.concat([footers, ragged]).sort("source_row")
-    return _File(index=index, name=name, table=table, headers=headers, rows=rows, footers=footers, assumed_zero=zeroed)
+
+
+def _read_file(f: _File, repeated: pl.Series, claims: _Claims) -> None:
+    """Parse and check the file batch by batch: valid claims to ``claims``, rejects described.
+    Set aside until the file is read: footer candidates (judged against the whole file's sums);
+    until the run is read: rows whose id is repeated (``f.held``)."""
+    headers = f.headers
+    positions = list(dict.fromkeys(headers.columns.values()))  # a stand-in shares its column
+    ok = row_ok(row_checks(headers))
+    amounts = [c for c in AMOUNT_FIELDS if c in headers.columns]
+    sums, last = dict.fromkeys(amounts, 0), 0  # of every row that cannot be a footer
+    maybe = []
+    dup = is_repeated(pl.col("setl_id"), repeated) if repeated.len() else pl.lit(False)
+    for raw in _batches(f.table, positions):
+        rows = _parse_batch(f, raw, ok).with_columns(is_footer_candidate().alias("_foot"), dup.alias("_dup"))
+        del raw
+        f.rows += rows.height
+        if rows.height == 0:
+            claims.add(_claims_of(f, rows))  # (the columns the file has, for an empty read)
+            continue
+        foot = rows["_foot"]
+        if foot.any():
+            maybe.append(rows.filter(foot))
+            rows = rows.filter(~foot)
+        if rows.height:
+            batch_sums = rows.select([pl.col(c).fill_null(0).sum() for c in amounts]).row(0) if amounts else ()
+            sums = {c: sums[c] + (v or 0) for c, v in zip(amounts, batch_sums)}
+            last = max(last, rows["_row"].max() or 0)
+        _hold_or_split(f, rows, claims)
+    candidates = pl.concat(maybe) if maybe else None
+    if candidates is not None:
+        f.footers = find_footers(candidates, sums, last, headers, f.table.row_texts, AMOUNT_FIELDS, f.name)
+        if f.footers.height:
+            candidates = candidates.filter(~pl.col("_row").is_in(f.footers["source_row"].implode()))
+        if candidates.height:  # not footers after all: rows like any other
+            last = max(last, candidates["_row"].max() or 0)
+            _hold_or_split(f, candidates, claims, late=True)
+    bad = f.table.bad_lines
+    f.bad_lines = bad.height
+    if bad.height:
+        ragged, f.table.bad_lines = footer_lines(bad, last or None, f.name)
+        f.footers = pl.concat([f.footers, ragged]).sort("source_row")
+        f.rejects.append(_describe_bad_lines(f))
+
+
+def _hold_or_split(f: _File, rows: pl.DataFrame, claims: _Claims, *, late: bool = False) -> None:
+    """Rows with a repeated id wait for the run's duplicate decision; the others are decided now."""
+    held = rows["_dup"]
+    if held.any():
+        f.held.append(rows.filter(held))
+        rows = rows.filter(~held)
+    _split(f, rows, _NO_DUPLICATES, claims, late=late)
 
 
 # ---------------------------------------------------------------- across files
 
 
-def _settle_duplicates(files: list[_File]) -> pl.DataFrame:
-    ids = duplicated_ids([f.rows["setl_id"] for f in files])
-    candidates = [
-        f.rows.filter(pl.col("setl_id").is_in(ids.implode())).select(
-            pl.lit(f.index, pl.Int64).alias("_file"), pl.lit(f.name).alias("source_file"), "_row", "_ok", "setl_id", *_COMPARED
-        )
-        for f in files
-    ]
-    return find_duplicates(pl.concat(candidates) if candidates else pl.DataFrame(), _COMPARED)
+def _settle_duplicates(files: list[_File], claims: _Claims) -> None:
+    """Decide the held rows of all files together (``duplicates.find_duplicates``)."""
+    held = {f.index: pl.concat(f.held) for f in files if f.held}
+    if not held:
+        return
+    by_index = {f.index: f for f in files}
+    candidates = pl.concat([
+        rows.select(pl.lit(i, pl.Int64).alias("_file"), pl.lit(by_index[i].name).alias("source_file"), "_row", "_ok", "setl_id", *_COMPARED)
+        for i, rows in held.items()
+    ])
+    candidates = candidates.filter(pl.col("setl_id").is_duplicated())  # (a hash collision is no duplicate)
+    decisions = find_duplicates(candidates, _COMPARED)
+    for i, rows in held.items():
+        _split(by_index[i], rows, decisions.filter(pl.col("_file") == i), claims, late=True)
 
 
 # ---------------------------------------------------------------- split into claims and rejects
 
 
-def _split(f: _File, decisions: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    affected = decisions.filter(pl.col("_dup_message").is_not_null())  # kept copies are not affected
-    refused = f.rows.select(~pl.col("_ok") | pl.col("_row").is_in(affected["_row"].implode())).to_series()
-    claims = f.rows.select(
+_NO_DUPLICATES = pl.DataFrame(schema=DUPLICATE_SCHEMA)
+
+
+def _claims_of(f: _File, rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.select(
         *(pl.col(c).cast(t) for c, t in CLAIM_SCHEMA.items() if c not in ("source_file", "source_row")),
         pl.lit(f.name, pl.String).alias("source_file"),
         pl.col("_row").cast(pl.Int64).alias("source_row"),
-        *(pl.col(c).cast(t) for c, t in DESCRIPTIVE_SCHEMA.items() if c in f.rows.columns),
+        *(pl.col(c).cast(t) for c, t in DESCRIPTIVE_SCHEMA.items() if c in rows.columns),
+        pl.lit(f.index, pl.Int32).alias("_file"),
     )
-    if not refused.any():  # the usual case: no copy of a large file
-        return claims, _describe_bad_lines(f)
-    claims = claims.filter(~refused)
-    rejects = pl.concat([_describe_refused(f, f.rows.filter(refused), affected), _describe_bad_lines(f)])
-    return claims, rejects.sort("source_row")
+
+
+def _split(f: _File, rows: pl.DataFrame, decisions: pl.DataFrame, claims: _Claims, *, late: bool = False) -> None:
+    """Valid rows to ``claims``; refused rows (own checks, or duplicates as ``decisions`` say)
+    described into ``f.rejects``."""
+    affected = decisions.filter(pl.col("_dup_message").is_not_null())  # kept copies are not affected
+    refused = rows.select(~pl.col("_ok") | pl.col("_row").is_in(affected["_row"].implode())).to_series()
+    if not refused.any():  # the usual case
+        claims.add(_claims_of(f, rows), late=late)
+        return
+    claims.add(_claims_of(f, rows.filter(~refused)), late=late)
+    f.rejects.append(_describe_refused(f, rows.filter(refused), affected))
 
 
 def _describe_refused(f: _File, refused: pl.DataFrame, duplicates: pl.DataFrame) -> pl.DataFrame:

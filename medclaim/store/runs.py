@@ -15,7 +15,8 @@ from ..parquet import ParquetStream
 from ..recompute import reversal_fixed
 from ..rules import RuleBook
 from ..schema import CLAIM_COLUMNS, RejectReason, empty_rejects
-from ..settle import Handover, Settlement, lean, ledger_schema, settle_claims, take
+from ..io.spill import SpilledClaims
+from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, settle_claims, take
 from ..status import Exit
 
 from .accumulator import combine_last, last_claims, late_flag, merge_accumulator, ytd_columns
@@ -188,7 +189,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     (e.g. the run summary; with the engine's working figures, which the part does not keep), then dropped: memory holds the claims, the accumulator and one chunk.
     """
     run = head.run + 1
-    fresh, rejects, counts = split_already_settled(root, head, take(claims))
+    claims = take(claims)
     acc = read_accumulator(root, head)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
     writer = PartWriter(root, run, ledger_schema(book))
@@ -209,7 +210,21 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         return writer.stream.rows if writer.stream is not None else 0
 
     try:
-        settlement = settle_claims(Handover(fresh), book, openings, sink=sink, roster=roster)
+        if isinstance(claims, SpilledClaims):  # bucket by bucket, each set aside against the ledger on its own
+            counts = dict.fromkeys(("already_settled", "resettled", "reversals"), 0)
+
+            def screen(bucket: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+                fresh, screened, bucket_counts = split_already_settled(root, head, bucket)
+                for k, v in bucket_counts.items():
+                    counts[k] += v
+                return fresh, screened
+
+            rejects = empty_rejects()
+            settlement = settle_buckets(claims, book, openings, sink=sink, roster=roster, screen=screen)
+        else:
+            fresh, rejects, counts = split_already_settled(root, head, claims)
+            del claims
+            settlement = settle_claims(Handover(fresh), book, openings, sink=sink, roster=roster)
         part = writer.close()
     except BaseException:
         writer.abort()

@@ -1,0 +1,164 @@
+"""Claims larger than memory: the reader writes them to person-hash buckets on disk.
+
+A run whose input holds more rows than ``spill_rows`` (``$MEDCLAIM_SPILL_ROWS``, default
+``SPILL_ROWS``) does not keep its parsed claims in memory: each batch the reader parses is split
+by person into ``buckets`` Parquet files in a scratch directory (``--spill-dir``,
+``$MEDCLAIM_SPILL_DIR``, else the system's temporary directory).  Settlement then takes one bucket
+at a time (``medclaim.settle.settle_claims`` accepts ``SpilledClaims``).
+
+A bucket holds whole persons — every claim of a person lands in the same bucket — so each bucket is
+an independent settlement.  The bucket is the top bits of the same 64-bit person hash the engine
+sorts claims by (``medclaim.engine.order_claims``), so settling the buckets in order gives the
+claims in exactly the order one settlement of all of them gives: a spilled run's ledger equals an
+unspilled one entry for entry.
+
+The scratch directory is removed when the run ends, whether it succeeded or failed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+#: Claims held in memory at most; an input with more rows is spilled to buckets of about this size.
+SPILL_ROWS = 2_000_000
+SPILL_ROWS_ENV = "MEDCLAIM_SPILL_ROWS"
+SPILL_DIR_ENV = "MEDCLAIM_SPILL_DIR"
+#: The seed of the engine's person hash (``medclaim.engine.order_claims``: ``psn_key``); a bucket
+#: must be a contiguous range of that hash for the buckets' order to be the settlement order.
+PERSON_HASH_SEED = 20210426
+_MAX_BUCKET_BITS = 12  # 4096 buckets: 8 billion claims at the default size
+#: Scratch files are written fast and read once: lz4, as the ledger (``medclaim.parquet``).
+_COMPRESSION = "lz4"
+
+
+def person_hash(psn_no: pl.Expr) -> pl.Expr:
+    return psn_no.hash(seed=PERSON_HASH_SEED)
+
+
+def bucket_of(psn_no: pl.Expr, bits: int) -> pl.Expr:
+    """Bucket number of each person: the top ``bits`` bits of the person hash."""
+    if bits == 0:
+        return pl.lit(0, pl.UInt64)
+    return person_hash(psn_no) // pl.lit(1 << (64 - bits), pl.UInt64)
+
+
+def rows_from_env(variable: str, default: int, what: str) -> int:
+    """``default``, or the positive whole number in the environment ``variable`` (``what``: the
+    number's unit, for the error)."""
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    raise ValueError(f"{variable}={raw[:20]!r}: give a positive whole number of {what}")
+
+
+def default_spill_rows() -> int:
+    """``SPILL_ROWS``, or the positive whole number in ``$MEDCLAIM_SPILL_ROWS``."""
+    return rows_from_env(SPILL_ROWS_ENV, SPILL_ROWS, "claims")
+
+
+@dataclass(frozen=True)
+class SpillOptions:
+    """When and where a run spills its claims (``--spill-dir``; ``$MEDCLAIM_SPILL_ROWS``)."""
+
+    rows: int | None = None  # spill an input of more rows than this (None: default_spill_rows())
+    directory: Path | str | None = None  # where the scratch directory is made (None: $MEDCLAIM_SPILL_DIR or temp)
+
+    def bucket_bits(self, expected_rows: int) -> int:
+        """0 when ``expected_rows`` fit in memory; else log2 of the number of buckets."""
+        limit = self.rows or default_spill_rows()
+        if expected_rows <= limit:
+            return 0
+        return min(_MAX_BUCKET_BITS, max(1, math.ceil(math.log2(expected_rows / limit))))
+
+    def parent(self) -> Path:
+        chosen = self.directory or os.environ.get(SPILL_DIR_ENV) or tempfile.gettempdir()
+        return Path(chosen)
+
+
+@dataclass
+class SpilledClaims:
+    """Claims in person-hash buckets on disk (read back one bucket at a time)."""
+
+    directory: Path
+    bits: int
+    schema: pl.Schema
+    rows: int
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def buckets(self) -> int:
+        return 1 << self.bits
+
+    @property
+    def height(self) -> int:
+        return self.rows
+
+    def bucket_expr(self) -> pl.Expr:
+        return bucket_of(pl.col("psn_no"), self.bits)
+
+    def read(self, bucket: int) -> pl.DataFrame:
+        path = self.files[bucket]
+        if not path.exists():
+            return pl.DataFrame(schema=self.schema)
+        return pl.read_parquet(path).cast(dict(self.schema))  # type: ignore[arg-type]
+
+    def note(self) -> dict:
+        """What the summary and the manifest say about it."""
+        return {"claims": self.rows, "buckets": self.buckets, "directory": str(self.directory.parent)}
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class SpillWriter:
+    """Appends batches of claims to their buckets' files."""
+
+    def __init__(self, options: SpillOptions, bits: int, schema: pl.Schema):
+        parent = options.parent()
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(tempfile.mkdtemp(prefix="medclaim-spill-", dir=parent))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot make a scratch directory for the claims in {parent} ({exc.strerror}); "
+                          f"choose another with --spill-dir or ${SPILL_DIR_ENV}") from exc
+        self.spilled = SpilledClaims(directory, bits, schema, 0,
+                                     [directory / f"bucket-{b:04d}.parquet" for b in range(1 << bits)])
+        self._arrow = pl.DataFrame(schema=schema).to_arrow().schema
+        self._writers: dict[int, pq.ParquetWriter] = {}
+
+    def add(self, claims: pl.DataFrame) -> None:
+        s = self.spilled
+        frame = claims.select([pl.col(c).cast(t) if c in claims.columns else pl.lit(None, t).alias(c) for c, t in s.schema.items()])
+        keyed = frame.with_columns(bucket_of(pl.col("psn_no"), s.bits).alias("_bucket"))
+        for (bucket,), part in keyed.partition_by("_bucket", as_dict=True, include_key=False).items():
+            writer = self._writers.get(int(bucket))
+            if writer is None:
+                writer = self._writers[int(bucket)] = pq.ParquetWriter(s.files[int(bucket)], self._arrow, compression=_COMPRESSION)
+            table = part.to_arrow()
+            writer.write_table(table if table.schema == self._arrow else table.cast(self._arrow))
+        s.rows += frame.height
+
+    def close(self) -> SpilledClaims:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        return self.spilled
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 — the files are removed anyway
+                pass
+        self._writers.clear()
+        self.spilled.cleanup()

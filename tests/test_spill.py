@@ -1,0 +1,144 @@
+"""Inputs larger than memory: read in batches, spilled to person buckets, settled bucket by bucket.
+
+A spilled run must equal the same run in memory entry for entry (same ledger, same order, same
+entry numbers, same rejects and totals), in ``--out`` and ``--ledger`` mode, and leave no scratch
+files behind whether it succeeds or fails.  Small thresholds (``MEDCLAIM_SPILL_ROWS``, the
+reader's batch size) make a few thousand claims spill into many buckets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import medclaim.io.reader as reader
+import medclaim.settle as settle_module
+from medclaim.io import ReadOptions, read_claims
+from medclaim.io.spill import SPILL_ROWS_ENV, SpillOptions
+from medclaim.pipeline import settle_files, settle_into_ledger
+from medclaim.synth import generate_claims
+
+RULES = "anhui/dongzhi-2021"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    """A year of claims in two files (Parquet and CSV), with rows refused on their own, an exact
+    repeat and a conflicting copy across the files, and a totals footer in the CSV."""
+    folder = tmp_path_factory.mktemp("spill-inputs")
+    claims = generate_claims(3000, 260, seed=11)
+    first, second = claims.head(1800), claims.tail(1200)
+    first.write_parquet(folder / "a.parquet")
+    text = second.with_columns(pl.all().cast(pl.String))
+    broken = text.head(3).with_columns(
+        setl_id=pl.Series(["X1", "X2", first["setl_id"][5]]),  # two refused rows; a copy of a.parquet's row 6 …
+        medfee_sumamt=pl.Series(["abc", "", text["medfee_sumamt"][0]]),  # … with other amounts: a conflict
+    )
+    repeat = text.slice(10, 1)  # an exact repeat of a row of this file
+    body = pl.concat([text, broken, repeat])
+    csv = folder / "b.csv"
+    body.write_csv(csv)
+    with csv.open("a", encoding="utf-8") as fh:
+        fh.write("合计" + "," * (body.width - 1) + "\n")
+    return {"parquet": folder / "a.parquet", "csv": csv}
+
+
+def _spill(monkeypatch, rows: int = 400, batch: int = 250) -> None:
+    monkeypatch.setenv(SPILL_ROWS_ENV, str(rows))
+    monkeypatch.setattr(reader, "BATCH_ROWS", batch)
+
+
+def _same_rejects(a: pl.DataFrame, b: pl.DataFrame) -> None:
+    key = ["source_file", "source_row", "reason_code"]
+    assert a.sort(key).equals(b.sort(key))
+
+
+def test_reading_in_batches_changes_nothing(inputs, monkeypatch):
+    files = [inputs["parquet"], inputs["csv"]]
+    whole = read_claims(files)
+    monkeypatch.setattr(reader, "BATCH_ROWS", 7)
+    batched = read_claims(files)
+    assert batched.claims.equals(whole.claims)
+    assert batched.rejects.equals(whole.rejects)
+    assert batched.footers.equals(whole.footers)
+    assert batched.rows_read == whole.rows_read == 3000 + 3 + 1 + 1
+    reasons = whole.rejects["reason_code"].value_counts().sort("reason_code").rows()
+    # X1 (bad amount), X2 (missing), the conflicting pair (the CSV copy has a wrong scope of its
+    # own: its reason, with a note on the duplicate), the exact repeat
+    assert reasons == [("bad_amount", 1), ("duplicate_setl_id", 2), ("inconsistent_amounts", 1), ("missing_field", 1)]
+    assert whole.footers["kind"].to_list() == ["totals"]
+
+
+def test_spilled_out_run_equals_the_run_in_memory(inputs, tmp_path, monkeypatch):
+    files = [inputs["parquet"], inputs["csv"]]
+    plain = settle_files(files, RULES, tmp_path / "plain")
+    scratch = tmp_path / "scratch"
+    _spill(monkeypatch)
+    spilled = settle_files(files, RULES, tmp_path / "spilled", read_options=ReadOptions(spill=SpillOptions(directory=scratch)))
+    a = pl.read_parquet(tmp_path / "plain" / "ledger.parquet")
+    b = pl.read_parquet(tmp_path / "spilled" / "ledger.parquet")
+    assert a.height == 3000 - 1  # the conflicting pair's parquet row is refused too
+    assert b.equals(a)  # same entries, same order
+    _same_rejects(spilled.settlement.rejects, plain.settlement.rejects)
+    assert spilled.summary["totals_fen"] == plain.summary["totals_fen"]
+    assert spilled.status == plain.status
+    note = json.loads((tmp_path / "spilled" / "summary.json").read_text(encoding="utf-8"))["reading"]["spilled"]
+    assert note == {"claims": 2999, "buckets": 8, "directory": str(scratch)}  # 2999 / 400 → 8 buckets
+    assert "spilled" not in plain.summary["reading"]
+    assert "2,999" in (tmp_path / "spilled" / "summary.txt").read_text(encoding="utf-8")
+    assert list(scratch.iterdir()) == []  # the scratch directory is gone
+
+
+def test_spilled_ledger_runs_equal_the_runs_in_memory(inputs, tmp_path, monkeypatch):
+    """Two monthly runs (the second repeating claims of the first): parts, entry numbers,
+    accumulator and counts as in memory; the manifest says the run spilled."""
+    claims = pl.read_parquet(inputs["parquet"])
+    early, late = claims.filter(pl.col("enddate") < dt.date(2021, 7, 1)), claims.filter(pl.col("enddate") >= dt.date(2021, 7, 1))
+    early.write_parquet(tmp_path / "m1.parquet")
+    pl.concat([late, early.head(20)]).write_parquet(tmp_path / "m2.parquet")
+    months = [tmp_path / "m1.parquet", tmp_path / "m2.parquet"]
+    plain = [settle_into_ledger([m], RULES, tmp_path / "plain") for m in months]
+    _spill(monkeypatch, rows=300, batch=100)
+    scratch = tmp_path / "scratch"
+    options = ReadOptions(spill=SpillOptions(directory=scratch))
+    spilled = [settle_into_ledger([m], RULES, tmp_path / "spilled", read_options=options) for m in months]
+    for run in (1, 2):
+        a = pl.read_parquet(tmp_path / "plain" / "parts" / f"run-{run:06d}.parquet")
+        b = pl.read_parquet(tmp_path / "spilled" / "parts" / f"run-{run:06d}.parquet")
+        assert b.equals(a), run
+    acc = [sorted((tmp_path / d).glob("accumulator-*.parquet"))[-1] for d in ("plain", "spilled")]
+    a, b = (pl.read_parquet(p).sort("psn_no", "year") for p in acc)
+    assert b.equals(a)
+    assert spilled[1].summary["already_settled"] == plain[1].summary["already_settled"] == 20
+    _same_rejects(spilled[1].settlement.rejects, plain[1].settlement.rejects)
+    manifest = json.loads((tmp_path / "spilled" / "runs" / "run-000002" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["spilled"]["claims"] == late.height + 20 and manifest["spilled"]["buckets"] >= 2
+    assert "spilled" not in json.loads((tmp_path / "plain" / "runs" / "run-000002" / "manifest.json").read_text(encoding="utf-8"))
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_failed_run_removes_its_scratch_files(inputs, tmp_path, monkeypatch):
+    _spill(monkeypatch)
+    scratch = tmp_path / "scratch"
+    seen = []
+
+    def broken(claims, *args, **kwargs):
+        seen.append(sorted(p.name for d in scratch.iterdir() for p in d.iterdir()))
+        raise RuntimeError("settlement failed")
+
+    monkeypatch.setattr(settle_module, "settle_claims", broken)
+    with pytest.raises(RuntimeError):
+        settle_files([inputs["parquet"]], RULES, tmp_path / "out", read_options=ReadOptions(spill=SpillOptions(directory=scratch)))
+    assert seen and seen[0][0] == "bucket-0000.parquet"  # it did spill
+    assert list(scratch.iterdir()) == []
+    assert not (tmp_path / "out" / "ledger.parquet").exists()
+
+
+def test_the_spill_threshold_must_be_a_number(monkeypatch):
+    monkeypatch.setenv(SPILL_ROWS_ENV, "lots")
+    with pytest.raises(ValueError, match=SPILL_ROWS_ENV):
+        SpillOptions().bucket_bits(10)
