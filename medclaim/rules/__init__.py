@@ -21,7 +21,7 @@ The package by concern:
 
 from __future__ import annotations
 
-from .errors import (
+from .errors import (  # noqa: F401
     RuleSetError,
     _did_you_mean,
     _fmt_loc,
@@ -30,7 +30,7 @@ from .errors import (
     _Problems,
     _unwrap,
 )
-from .load import (
+from .load import (  # noqa: F401
     MAX_NUMBER_CHARS,
     MAX_RULE_FILE_BYTES,
     MAX_RULE_NODES,
@@ -44,7 +44,7 @@ from .load import (
     load_ruleset_file,
     resolve_rules_path,
 )
-from .params import (
+from .params import (  # noqa: F401
     BENEFIT_CLASSES,
     EXCLUDED,
     FUNDS,
@@ -76,7 +76,7 @@ from .params import (
     TwoDiseases,
     _Model,
 )
-from .ruleset import (
+from .ruleset import (  # noqa: F401
     Codes,
     CollectionPeriod,
     ContributionAid,
@@ -87,6 +87,4 @@ from .ruleset import (
     Newborn,
     RuleSet,
 )
-from .units import Factor, Points, Ratio, Yuan
-
-__all__ = [name for name in dir() if not name.startswith("__") and name != "annotations"]
+from .units import Factor, Points, Ratio, Yuan  # noqa: F401
