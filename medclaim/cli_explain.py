@@ -55,6 +55,9 @@ def explain(
     assistance (base, ratio, annual limit used and left); what the patient pays; the year's running
     totals.  Each figure cites the rule-set file, key and source document with its status.
     The figures are the settlement engine's own (the ledger's columns); explain computes nothing.
+    When the claims carry the hospital's own settlement (实际支付起付线, 统筹基金支出 … as read by
+    `medclaim audit`), each reported figure is shown beside the computed one with the difference
+    and, when they differ, the cause `medclaim audit` gives (docs/audit.md).
 
     \b
     Examples (the sample month; `make demo` writes out/demo):

@@ -9,7 +9,9 @@ cumulative input and cut, the 大病 base, threshold and per-band bases, the ass
 and limit, the running totals after the claim.  The only derived figures are "before" values, each
 the pure difference of two kept columns (cumulative after − this claim's contribution); rule
 parameters that are not per-row (band bounds, the cap values) are read from the rule set the
-ledger row names, together with their citation.  The document's shape is ``model.ExplainDoc``.
+ledger row names, together with their citation.  When the claims carry the hospital's reported
+amounts, ``reported.reported_by_claim`` puts them beside the computed figures, with the cause the
+audit's own attribution gives.  The document's shape is ``model.ExplainDoc``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..recompute import needs_recompute, recompute
 from .load import RuleRef, years_of
 from .mask import mask_id
 from .model import SCHEMA_ID, conform
+from .reported import reported_by_claim
 
 
 def _place_suffix(table: Any, tier: str, place: str) -> str:
@@ -98,6 +101,10 @@ def explain_person(
         again = recompute(mine, {rid: ref.rs for rid, ref in rules.items()})
         mine, differences = again.rows, again.differences.to_dicts()
     claims = [_claim(_Row(r), i + 1, rules) for i, r in enumerate(mine.iter_rows(named=True))]
+    by_claim = reported_by_claim(mine, rules)  # the hospital's own figures, when the input carries them
+    for c in claims:
+        if not c["is_reversal"] and c["setl_id"] in by_claim:
+            c["reported"] = by_claim[c["setl_id"]]
     n_year = len(claims)
     if only is not None:
         claims = [c for c in claims if c["setl_id"] == only]

@@ -233,7 +233,29 @@ class Ytd(_Part):
     caps: dict[str, Fen] = Field(description="cap name → cumulative amount counted toward it")
 
 
+class ReportedField(_Part):
+    """One figure of the hospital's own settlement beside the computed one."""
+
+    field: Literal["act_pay_dedc", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt"]
+    reported: int = Field(description="as the hospital settled it (fen)")
+    computed: int = Field(description="as the rules give it (fen)")
+    difference: int = Field(description="reported − computed (fen): positive, the hospital paid more from that fund (psn_part_amt: charged the patient more)")
+    cause: Optional[str] = Field(description="when they differ: the audit's cause code (docs/audit.md); null when equal")
+    rule_key: Optional[str] = Field(description="the rule-file key the cause names (null when equal or unexplained)")
+    message: Optional[str] = Field(description="what the hospital did, as medclaim audit says it (null when equal)")
+
+
+class Reported(_Part):
+    """The hospital's reported amounts of this claim (only when the claim carries some)."""
+
+    fields: list[ReportedField] = Field(description="each field the claim carries, in waterfall order")
+    differing: int = Field(description="how many of them differ from the computed figure")
+    not_reported: list[str] = Field(description="fields the claim does not carry (not compared)")
+
+
 class Claim(_Part):
+    omitted_when_none: ClassVar[tuple[str, ...]] = ("reported",)
+
     seq: int = Field(description="position in the year's settlement order")
     setl_id: str
     begndate: str
@@ -262,6 +284,7 @@ class Claim(_Part):
     flags: Flags
     steps: Steps
     ytd: Ytd
+    reported: Optional[Reported] = Field(default=None, description="the hospital's own settlement beside the computed figures, when the input carries it (columns 统筹基金支出 …)")
 
 
 class ExplainDoc(_Part):

@@ -109,11 +109,45 @@ def claim_lines(c: dict[str, Any], n: int, L: Labels) -> list[Line]:
         if c["not_covered_cite"]:
             out += _cite_lines([c["not_covered_cite"]], L, 1)
         out += _patient_lines(c, L, L("step.patient_uncovered"))
+        out += _reported_lines(c, L, L("reported.title_uncovered"))
         return out
     out += _basic_lines(c, L)
     out += _critical_lines(c, L)
     out += _assistance_lines(c, L)
     out += _patient_lines(c, L, L("step.patient"))
+    out += _reported_lines(c, L, L("reported.title"))
+    return out
+
+
+def signed_yuan(fen: int) -> str:
+    return ("+" if fen > 0 else "") + fen_to_yuan_display(fen)
+
+
+def _reported_lines(c: dict[str, Any], L: Labels, title: str) -> list[Line]:
+    """The hospital's own figures beside the computed ones, and the audit's cause of each difference."""
+    rep = c.get("reported")
+    if not rep:
+        return []
+    def why(f: dict[str, Any]) -> Line:
+        return Line("text", L("reported.cause", cause=L.name("cause", f["cause"]), key=f["rule_key"] or "—", message=f["message"] or "—"),
+                    level=2)
+
+    causes = {(f["cause"], f["rule_key"], f["message"]) for f in rep["fields"] if f["difference"]}
+    out = [Line("step", title), Line("text", L("reported.columns"), level=1)]
+    for f in rep["fields"]:
+        differs = f["difference"] != 0
+        detail = (L("reported.vs", computed=yuan(f["computed"]), difference=signed_yuan(f["difference"])) if differs
+                  else L("reported.same", computed=yuan(f["computed"])))
+        out.append(Line("row", L(f"reported.field.{f['field']}"), yuan(f["reported"]), detail, level=1, emphasis=differs))
+        if differs and len(causes) > 1:  # each field its own cause
+            out.append(why(f))
+    if len(causes) == 1:  # one cause explains every difference: said once
+        out.append(why(next(f for f in rep["fields"] if f["difference"])))
+    if rep["differing"]:
+        out.append(Line("text", L("reported.differing", n=rep["differing"], of=len(rep["fields"])), level=1))
+    if rep["not_reported"] and rep["fields"]:
+        names = L("sep").join(L(f"reported.field.{f}") for f in rep["not_reported"])
+        out.append(Line("text", L("reported.not_reported", fields=names), level=1))
     return out
 
 
