@@ -179,7 +179,7 @@ def main(
 @guarded
 def settle(
     inputs: Annotated[list[Path], typer.Argument(help="Extract files: .csv/.txt (UTF-8, GBK/GB18030 or UTF-16), .xlsx/.xls (Excel, old Excel too), .parquet. Several files = one month from several hospitals.", exists=True, dir_okay=False)],
-    rules: Annotated[str, typer.Option("--rules", "-r", help="Rule set: an id under rules/ (anhui/dongzhi-2021), a .yaml file, or a region directory of periods.")],
+    rules: Annotated[str, typer.Option("--rules", "-r", help="Rule set: the id of a shipped one (anhui/dongzhi-2021; see `medclaim rules list`), a .yaml file, or a region directory of periods.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="One-off run: directory for ledger.parquet, rejects.csv, summary.txt/json (every person starts the year from zero).", show_default=False)] = None,
     ledger: Annotated[Optional[Path], typer.Option("--ledger", "-l", help="Monthly run: append to the persistent ledger in this directory (created if new), continuing each person's year from it; see docs/ledger.md.", show_default=False)] = None,
     wait: Annotated[float, typer.Option("--wait", help="With --ledger: if another run holds the ledger, wait up to this many seconds for it (default: exit at once with status 6).", min=0)] = 0.0,
@@ -288,7 +288,7 @@ def settle(
 
 @rules_app.command("list")
 def rules_list() -> None:
-    """List the rule sets shipped under rules/ with their periods and unverified-parameter counts."""
+    """List the rule sets shipped with medclaim (their ids for --rules) with their periods and unverified-parameter counts."""
     from .rules import list_rulesets, load_ruleset_file
 
     for rid, path in list_rulesets():

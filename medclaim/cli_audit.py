@@ -27,7 +27,7 @@ def _tolerance_fen(text: str) -> int:
 @guarded
 def audit(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="Hospital extracts carrying what each fund paid (统筹基金支出, 大病保险支出, 医疗救助支出, 起付线, 基金支付总额, 个人负担总金额): .csv (UTF-8 or GBK), .parquet, .xlsx.", exists=True, dir_okay=False)],
-    rules: Annotated[str, typer.Option("--rules", "-r", metavar="RULESET", help="Rule set: an id under rules/ (anhui/dongzhi-2021), a .yaml file, or a region directory of periods.")],
+    rules: Annotated[str, typer.Option("--rules", "-r", metavar="RULESET", help="Rule set: the id of a shipped one (anhui/dongzhi-2021; see `medclaim rules list`), a .yaml file, or a region directory of periods.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for differences.csv, flags.csv, high_burden.csv, rejects.csv, summary.txt/json.")],
     ledger: Annotated[Optional[Path], typer.Option("--ledger", "-l", metavar="DIR", help="Continue each person's year from this persistent ledger, exactly as the next `medclaim settle --ledger` run would (the ledger is only read, never written).", show_default=False)] = None,
     roster: Annotated[Optional[list[Path]], typer.Option("--roster", metavar="FILE", help="Enrollment roster (参保登记; .csv/.xlsx/.parquet, repeatable), applied exactly as `medclaim settle --roster` applies it: identity by date, benefit start, end of coverage; a person not on it is rejected (not_enrolled). A claim whose identity the roster changes is recomputed with the roster's identity.", exists=True, dir_okay=False, show_default=False)] = None,

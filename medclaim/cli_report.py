@@ -30,7 +30,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for report.xlsx, report.html and report.json (created if missing; files replaced).", show_default=False)],
     year: Annotated[Optional[int], typer.Option("--year", "-y", metavar="YEAR", help="Benefit year to report (default: the ledger's latest).", show_default=False)] = None,
     budget: Annotated[Optional[Path], typer.Option("--budget", "-b", metavar="FILE", help="Budget file (YAML/JSON, yuan): annual budget per fund and the 大病 premium; see docs/report.md.", exists=True, dir_okay=False, show_default=False)] = None,
-    rules: Annotated[Optional[str], typer.Option("--rules", "-r", metavar="RULESET", help="Rule set whose `targets` to show (default: the one the ledger's latest claims of the year name, looked up under rules/).", show_default=False)] = None,
+    rules: Annotated[Optional[str], typer.Option("--rules", "-r", metavar="RULESET", help="Rule set whose `targets` to show (default: the one the ledger's latest claims of the year name, looked up among the shipped rule sets).", show_default=False)] = None,
     lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the report: zh or en.")] = "zh",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", help="Append a log line to this file.", show_default=False)] = None,

@@ -1,5 +1,6 @@
-"""Installed the way a user installs it — `pip install .`, no extras — medclaim settles a month of
-several chunks, and a native panic ends in the internal-error status, never in 0 or 1.
+"""Installed the way a user installs it — `pip install .`, no extras — medclaim finds its shipped
+rule sets by id, settles a month of several chunks, and a native panic ends in the internal-error
+status, never in 0 or 1.
 
 The test extras (numpy among them) are installed for every other test, so only a fresh virtual
 environment can see a runtime dependency that is missing from ``dependencies``.
@@ -26,6 +27,7 @@ SAMPLE = ROOT / "sample_data"
 FILES = [SAMPLE / "dongzhi-2021-03-hospital-a.csv", SAMPLE / "dongzhi-2021-03-hospital-b.parquet",
          SAMPLE / "dongzhi-2021-03-hospital-c.xlsx"]
 RULES = ROOT / "rules" / "anhui" / "dongzhi-2021.yaml"
+RULES_ID = "anhui/dongzhi-2021"  # the same file, by the id a user gives
 SMALL_CHUNK = "97"  # the sample month is ~3,000 claims: dozens of chunks
 
 
@@ -70,10 +72,31 @@ def test_the_plain_install_has_no_test_extras(plain_env, tmp_path):
         assert p.returncode != 0 and "ModuleNotFoundError" in p.stderr, f"{module} is installed without being declared"
 
 
+def shipped_ids() -> set[str]:
+    """The rule sets of the repository's rules/ directory, as ids (region/file without .yaml)."""
+    top = ROOT / "rules"
+    return {str(Path(d, f).relative_to(top).with_suffix("")) for d, _, files in os.walk(top, followlinks=True)
+            for f in files if f.endswith(".yaml")}
+
+
+def test_the_shipped_rule_sets_are_installed_and_found_by_id(plain_env, tmp_path):
+    """The working directory holds no rules/: the ids resolve to the installed package's copies."""
+    medclaim = str(plain_env / "bin" / "medclaim")
+    listed = in_env(plain_env, [medclaim, "rules", "list"], tmp_path)
+    assert listed.returncode == Exit.OK, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert {r[0] for r in rows} == shipped_ids() and len(shipped_ids()) >= 3
+    assert not [r for r in rows if r[1] == "INVALID"]
+    check = in_env(plain_env, [medclaim, "rules", "check", RULES_ID], tmp_path)
+    assert check.returncode == Exit.OK, check.stderr
+    installed = Path(check.stdout.split(": valid")[0])
+    assert installed.is_relative_to(plain_env) and installed.read_bytes() == RULES.read_bytes()
+
+
 def test_a_month_of_many_chunks_settles_in_a_plain_install(plain_env, tmp_path):
     medclaim = str(plain_env / "bin" / "medclaim")
     out = tmp_path / "out"
-    p = in_env(plain_env, [medclaim, "settle", *map(str, FILES), "--rules", str(RULES), "--out", str(out),
+    p = in_env(plain_env, [medclaim, "settle", *map(str, FILES), "--rules", RULES_ID, "--out", str(out),
                            "--format", "csv", "--format", "xlsx"], tmp_path, **{CHUNK_ROWS_ENV: SMALL_CHUNK})
     assert p.returncode == Exit.REJECTS, p.stderr  # the sample month holds deliberately bad rows
     assert "Traceback" not in p.stderr and "panicked" not in p.stderr
@@ -90,7 +113,7 @@ def test_a_month_of_many_chunks_settles_in_a_plain_install(plain_env, tmp_path):
 
     # and as monthly runs of a persistent ledger
     ledger = tmp_path / "ledger"
-    first = in_env(plain_env, [medclaim, "settle", str(FILES[0]), "--rules", str(RULES), "--ledger", str(ledger)],
+    first = in_env(plain_env, [medclaim, "settle", str(FILES[0]), "--rules", RULES_ID, "--ledger", str(ledger)],
                    tmp_path, **{CHUNK_ROWS_ENV: SMALL_CHUNK})
     assert first.returncode == Exit.REJECTS, first.stderr
     second = in_env(plain_env, [medclaim, "settle", str(FILES[1]), "--rules", str(RULES), "--ledger", str(ledger)],

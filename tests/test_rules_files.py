@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from medclaim.rules import BENEFIT_CLASSES, PLACES, RULES_DIR, list_rulesets, load_rulebook, load_ruleset_file
@@ -12,6 +15,22 @@ IDS = [rid for rid, _ in SHIPPED]
 
 def test_the_expected_files_are_shipped():
     assert {"anhui/dongzhi-2021", "shandong/critical-illness-2014", "shanxi/wenshui-2024"} <= set(IDS)
+
+
+def test_rules_list_shows_every_file_of_the_repositorys_rules_directory():
+    """`rules/` at the top of the repository (what the README points to) and what the program lists
+    are the same files: the package data the wheel ships (tests/test_plain_install.py installs it)."""
+    from typer.testing import CliRunner
+
+    from medclaim.cli import app
+
+    top = Path(__file__).resolve().parent.parent / "rules"
+    files = {str(Path(d, f).relative_to(top).with_suffix("")) for d, _, fs in os.walk(top, followlinks=True)
+             for f in fs if f.endswith(".yaml")}
+    r = CliRunner().invoke(app, ["rules", "list"])
+    assert r.exit_code == 0, r.output
+    assert {line.split("\t")[0] for line in r.output.splitlines()} == files
+    assert top.resolve() == RULES_DIR
 
 
 @pytest.mark.parametrize("rid", IDS)

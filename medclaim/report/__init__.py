@@ -36,7 +36,7 @@ class ReportResult:
 
 def targets_ruleset(ids: list[str], rules: str | None, year: int) -> tuple[RuleSet | None, list[str]]:
     """The rule set whose targets the report shows: ``--rules`` if given, else the one the ledger's
-    latest claims of the year were settled with (found by its id under rules/)."""
+    latest claims of the year were settled with (found by its id among the shipped rule sets)."""
     spec = rules or (ids[-1] if ids else None)
     if spec is None:
         return None, []

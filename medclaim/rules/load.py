@@ -19,7 +19,9 @@ from pydantic import ValidationError
 from .errors import RuleSetError, _problems_of
 from .ruleset import RuleSet
 
-RULES_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
+#: The shipped rule sets: package data, so a plain ``pip install`` finds them by id as a checkout
+#: does (the repository's top-level ``rules/`` is a link to this directory).
+RULES_DIR = Path(__file__).resolve().parent.parent / "data" / "rules"
 
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present
 
@@ -71,7 +73,7 @@ def resolve_rules_path(spec: str | Path) -> Path:
         if c.exists():
             return c
     raise RuleSetError(
-        [f"{spec}: no such rule-set file or directory — give a path, or an id under rules/ such as anhui/dongzhi-2021 (see `medclaim rules list`)"]
+        [f"{spec}: no such rule-set file or directory — give a path, or the id of a shipped rule set such as anhui/dongzhi-2021 (see `medclaim rules list`)"]
     )
 
 
