@@ -59,9 +59,10 @@ class Engine(str, Enum):
 class Out:
     """Where messages go: rich on a terminal, plain otherwise, nothing but errors when quiet."""
 
-    def __init__(self, quiet: bool = False):
+    def __init__(self, quiet: bool = False, lang: str | None = None):
         self.quiet = quiet
         self.tty = sys.stdout.isatty()
+        self.lang = lang  # the language of the command's summary: warnings follow it (None: English)
 
     def result(self, renderable_rich, plain: str) -> None:
         if self.quiet:
@@ -81,7 +82,13 @@ class Out:
     def warn(self, msg: str) -> None:
         log.warning(msg)
         if not self.quiet:
-            print(f"warning: {msg}", file=sys.stderr)
+            print(self.words("cli.warning", message=msg), file=sys.stderr)
+
+    def words(self, label: str, **kw) -> str:
+        """A label of ``medclaim/labels/<lang>.yaml`` in the command's language."""
+        from .labels import load_labels
+
+        return load_labels(self.lang or "en")(label, **kw)
 
     def error(self, msg: str) -> None:
         log.error(msg)
@@ -193,7 +200,7 @@ def settle(
     roster: Annotated[Optional[list[Path]], typer.Option("--roster", help="Enrollment roster (参保登记; .csv/.xlsx/.parquet, repeatable): identity by date, benefit start by the rule set's enrollment rules, end of coverage; a person not on it is rejected (not_enrolled). See docs/rules.md.", exists=True, dir_okay=False, show_default=False)] = None,
     headers: Annotated[Headers, typer.Option("--headers", help="Column headers of ledger.csv/.xlsx and rejects.csv: zh (Chinese, with class/tier/place in words), en, or code (national field codes, values as keys).")] = Headers.zh,
     output_encoding: Annotated[OutputEncoding, typer.Option("--output-encoding", help="CSV files for people: utf-8 (with BOM, opens in Excel) or gbk (written as GB18030, for older Chinese software).")] = OutputEncoding.utf8,
-    lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the summary and progress display: zh or en.")] = "zh",
+    lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the summary, its warnings and the progress display: zh or en.")] = "zh",
     show_ids: Annotated[bool, typer.Option("--show-ids", help="Show names and ID numbers in full in rejects.csv (masked as 黄* and 3417**********0093 otherwise); the ledger always keeps them whole.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (for cron); no progress display.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append a log of the run to this file.")] = None,
@@ -231,6 +238,7 @@ def settle(
     if lang not in ("zh", "en"):
         o.error(f"--lang {lang}: choose zh or en")
         return Exit.USAGE
+    o.lang = lang
     formats = [f.value for f in format or []]
     if engine is Engine.spark and (out is not None or formats):
         o.error("--engine spark settles into a --ledger directory (its executors write the run's part files) and writes no "
@@ -282,7 +290,7 @@ def settle(
     log.info("exit %d: settled %s claims, rejected %s rows%s", int(result.status), s["claims_settled"], s["rows_rejected"],
              f" into {where}" if where else "")
     if s["rows_rejected"] and where is not None:
-        o.warn(f"{s['rows_rejected']} row(s) rejected — see {where / 'rejects.csv'}")
+        o.warn(o.words("cli.rows_rejected", n=f"{s['rows_rejected']:,}", path=where / "rejects.csv"))
     return result.status
 
 

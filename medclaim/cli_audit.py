@@ -36,6 +36,7 @@ def audit(
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk); detected if omitted.")] = None,
     headers: Annotated[Headers, typer.Option("--headers", help="Column headers of the CSV/Excel files: zh (Chinese, with class/tier in words), en, or code (field codes, values as keys).")] = Headers.zh,
     output_encoding: Annotated[OutputEncoding, typer.Option("--output-encoding", help="CSV files: utf-8 (with BOM, opens in Excel) or gbk (written as GB18030).")] = OutputEncoding.utf8,
+    lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the summary (terminal and summary.txt) and its warnings: zh or en.")] = "zh",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only (for cron).")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", help="Append a log of the run to this file.", show_default=False)] = None,
 ) -> Exit:
@@ -57,7 +58,8 @@ def audit(
                        (and assisted people still above the 倾斜救助 threshold, if the rules have one)
       rejects.csv, summary.txt, summary.json
 
-    Files for people have Chinese headers by default (--headers), money in yuan, dates as dates.
+    Files for people have Chinese headers by default (--headers), money in yuan, dates as dates;
+    the summary is in Chinese by default (--lang en for English).
     Reported columns a file lacks are not compared (the summary says which); a run where no
     claim carries any reported amount is an error (status 4).
 
@@ -73,6 +75,10 @@ def audit(
 
     setup_logging(log_file)
     o = Out(quiet)
+    if lang not in ("zh", "en"):
+        o.error(f"--lang {lang}: choose zh or en")
+        return Exit.USAGE
+    o.lang = lang
     formats = [f.value for f in format or []]
     log.info("medclaim audit %s --rules %s --out %s%s", " ".join(map(str, inputs)), rules, out, f" --ledger {ledger}" if ledger else "")
     try:
@@ -85,7 +91,7 @@ def audit(
 
     enrolled = read_roster(roster, encoding) if roster else None
     try:
-        people = PeopleFiles(headers=headers.value, encoding=output_encoding.value)
+        people = PeopleFiles(headers=headers.value, encoding=output_encoding.value, lang=lang)
         result = audit_files(inputs, rules, out, ledger_dir=ledger, formats=formats, encoding=encoding, tolerance_fen=tolerance_fen,
                              people=people, roster=enrolled)
     except LedgerError as e:
@@ -95,28 +101,33 @@ def audit(
         o.warn(w)
     from rich.text import Text
 
-    text = render_plain(result.summary) + _top_differences(result)
+    text = render_plain(result.summary, lang) + _top_differences(result, lang)
     o.result(Text(text), text)
     s = result.summary
     log.info("exit %d: audited %s claims, %s differing, %s flags, %s on the warning list", int(result.status),
              s["claims_audited"], s["claims_differing"], s["flags"], s["high_burden"])
-    o.info(f"written to {out}: " + ", ".join(p.name for p in result.written))
+    o.info(o.words("audit.written", out=out, files=", ".join(p.name for p in result.written)))
     return result.status
 
 
-def _top_differences(result, n: int = 5) -> str:
+def _top_differences(result, lang: str = "zh", n: int = 5) -> str:
     """The largest differences, person numbers masked (the files keep them whole)."""
     import polars as pl
 
+    from .audit.run import pad_cells
     from .explain import mask_id
+    from .labels import load_labels
     from .money import fen_to_yuan_display
 
     d = result.differences
     if d.height == 0:
         return ""
+    L = load_labels(lang)
     top = d.sort(pl.col("difference").abs(), "setl_id", descending=[True, False]).head(n)
-    lines = [f"largest differences (of {d.height:,}; all in differences.csv):"]
+    lines = [L("audit.largest", n=f"{d.height:,}")]
     for r in top.iter_rows(named=True):  # at most n rows, for the screen
-        lines.append(f"  {r['setl_id']}  {mask_id(r['psn_no'])}  {r['field']:<16} {fen_to_yuan_display(r['reported']):>14} vs "
-                     f"{fen_to_yuan_display(r['computed']):>14}  {r['cause']}: {r['message']}")
+        lines.append(L("audit.largest_row", setl_id=r["setl_id"], person=mask_id(r["psn_no"]),
+                       field=pad_cells(L.name("audit.field", r["field"]), 16), reported=f"{fen_to_yuan_display(r['reported']):>14}",
+                       computed=f"{fen_to_yuan_display(r['computed']):>14}", cause=L.name("audit.cause", r["cause"]),
+                       message=r["message"]))
     return "\n".join(lines) + "\n"

@@ -63,15 +63,12 @@ class RunResult:
     errors: list[str] = field(default_factory=list)  # why nothing could be settled (status 10), one line each
 
 
-def unverified_warning(book) -> list[str]:
-    out = []
-    for rs in book.periods:
-        n = len(rs.unverified())
-        if n:
-            out.append(
-                f"rule set {rs.id} has {n} unverified (placeholder) parameters; see `medclaim rules check {rs.id}`"
-            )
-    return out
+def unverified_warning(book, lang: str = "zh") -> list[str]:
+    """One warning per rule set holding unverified (placeholder) parameters, in ``lang``."""
+    from .labels import load_labels
+
+    L = load_labels(lang)
+    return [L("cli.unverified_rules", id=rs.id, n=n) for rs in book.periods if (n := len(rs.unverified()))]
 
 
 def settle_files(
@@ -142,7 +139,7 @@ def settle_files(
     status, errors = no_rule_status(summary, rejects, book, people.lang)
     if status is None:
         status = Exit.REJECTS if rejects.height else Exit.OK
-    return RunResult(status=status, summary=summary, settlement=settlement, written=written, warnings=unverified_warning(book),
+    return RunResult(status=status, summary=summary, settlement=settlement, written=written, warnings=unverified_warning(book, people.lang),
                      errors=errors, messages=[note] if note else [])
 
 
@@ -431,7 +428,7 @@ def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, rep
     note = reported_note(summary, reported, people.lang) if reported is not None else None
     if note:
         messages = [*messages, note]
-    warnings = lg.notes + unverified_warning(book)
+    warnings = lg.notes + unverified_warning(book, people.lang)
     if plan.rows == 0 and (c["already_settled"] or rows_read == 0):
         others = rejects.height - c["already_settled"]
         msg = (f"nothing new: {c['already_settled']} claim(s) already settled in ledger {lg.root}; nothing written"

@@ -35,7 +35,7 @@ def test_differences_found_exit_11_and_files(tmp_path):
     assert hifp["field_zh"] == "统筹基金支出" and hifp["hospital_code"].endswith("h.csv")
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert s["claims_differing"] == 1 and s["fields_not_compared"] == ["psn_part_amt"]
-    assert "not compared (no input carries them): psn_part_amt" in r.output
+    assert "未比对（输入均无此列）：个人负担总金额" in r.output  # the summary is in Chinese by default
     assert "P2" not in r.output  # person numbers only in the files
     for name in ("flags.csv", "high_burden.csv", "rejects.csv", "summary.txt", "differences.xlsx"):
         assert (out / name).exists()

@@ -17,6 +17,7 @@ import polars as pl
 
 from ..io import InputFileError, read_claims
 from .. import xlsx
+from ..xlsx import display_width
 from ..columns import Unit
 from ..money import fen_to_yuan_display
 from ..output import DEFAULT, PeopleFiles, key_words, write_atomic, write_people_csv, write_rejects
@@ -147,10 +148,9 @@ def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Pa
         result.summary["roster"] = list(roster.files)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.written = write_outputs(result, out_dir, formats or [], people)
-    for rs in book.periods:
-        n = len(rs.unverified())
-        if n:
-            result.warnings.append(f"rule set {rs.id} has {n} unverified (placeholder) parameters; see `medclaim rules check {rs.id}`")
+    from ..pipeline import unverified_warning
+
+    result.warnings += unverified_warning(book, people.lang)
     return result
 
 
@@ -202,7 +202,7 @@ def write_outputs(result: AuditResult, out_dir: Path, formats: list[str], opts: 
             xlsx.write_workbook(p, sheets)  # a list longer than a sheet holds continues on the next sheet
 
         written.append(write_atomic(out_dir / "differences.xlsx", workbook))
-    text = render_plain(result.summary)
+    text = render_plain(result.summary, opts.lang)
     written.append(write_atomic(out_dir / "summary.json", lambda p: p.write_text(
         json.dumps(result.summary, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")))
     written.append(write_atomic(out_dir / "summary.txt", lambda p: p.write_text(text, encoding="utf-8")))
@@ -267,36 +267,59 @@ def build_summary(ledger, diffs, flags, burden, rejects, comparison, presence, f
     }
 
 
-def render_plain(s: dict[str, Any]) -> str:
+def pad_cells(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded to ``width`` terminal cells (a Chinese character takes two)."""
+    pad = " " * max(0, width - display_width(text))
+    return pad + text if right else text + pad
+
+
+def render_plain(s: dict[str, Any], lang: str = "zh") -> str:
+    """The summary for people, in ``lang`` (``medclaim/labels/<lang>.yaml``, section ``audit``)."""
+    from ..labels import load_labels
+
+    L = load_labels(lang)
+
+    def A(key: str, **kw: Any) -> str:
+        return L(f"audit.{key}", **kw)
+
+    def names(group: str, keys: list[str]) -> str:
+        return L("audit.sep").join(L.name(f"audit.{group}", k) for k in keys)
+
+    def counts(group: str, rows: dict[str, int]) -> list[str]:
+        shown = {L.name(f"audit.{group}", k): n for k, n in rows.items() if n}
+        width = max([20, *(display_width(k) for k in shown)])
+        return [A("count_row", name=pad_cells(k, width), n=f"{n:>8,}") for k, n in shown.items()]
+
+    def yuan(fen: int) -> str:
+        return pad_cells(fen_to_yuan_display(fen), 16, right=True)
+
     lines = [
-        f"medclaim audit · rules {', '.join(s['rules'])}" + (f" · ledger {s['ledger']}" if s["ledger"] else ""),
-        f"rows read {s['rows_read']:,} = claims audited {s['claims_audited']:,} + rejected {s['rows_rejected']:,}"
-        + (f" (of which already settled in the ledger, not recomputed: {s['already_settled']:,})" if s["already_settled"] else ""),
-        f"compared: {', '.join(s['fields_compared'])} (tolerance {fen_to_yuan_display(s['tolerance_fen'])} yuan)",
+        A("head", rules=", ".join(s["rules"])) + (A("head_ledger", ledger=s["ledger"]) if s["ledger"] else ""),
+        A("counts", read=f"{s['rows_read']:,}", audited=f"{s['claims_audited']:,}", rejected=f"{s['rows_rejected']:,}")
+        + (A("already_settled", n=f"{s['already_settled']:,}") if s["already_settled"] else ""),
+        A("compared", fields=names("field", s["fields_compared"]), tolerance=fen_to_yuan_display(s["tolerance_fen"])),
     ]
     if s["fields_not_compared"]:
-        lines.append(f"not compared (no input carries them): {', '.join(s['fields_not_compared'])}")
+        lines.append(A("not_compared", fields=names("field", s["fields_not_compared"])))
     for f, missing in s["fields_absent_by_file"].items():
         if len(missing) < len(FIELDS):
-            lines.append(f"  {f}: lacks {', '.join(missing)} — those fields of its claims are not compared")
-    lines.append(f"claims differing: {s['claims_differing']:,} of {s['claims_compared']:,} compared ({s['differences']:,} field differences)")
-    for cause, n in s["differences_by_cause"].items():
-        lines.append(f"  {cause:<20} {n:>8,}")
+            lines.append(A("file_lacks", file=f, fields=names("field", missing)))
+    lines.append(A("differing", differing=f"{s['claims_differing']:,}", compared=f"{s['claims_compared']:,}",
+                   differences=f"{s['differences']:,}"))
+    lines += counts("cause", s["differences_by_cause"])
     for fund, v in s["paid_fen"].items():
-        lines.append(f"  {fund:<16} hospital paid more {fen_to_yuan_display(v['over']):>16}   less {fen_to_yuan_display(v['under']):>16}")
+        lines.append(A("fund_row", fund=pad_cells(L.name("audit.field", fund), 16), over=yuan(v["over"]), under=yuan(v["under"])))
     if s["paid_by_hospital_fen"]:
-        lines.append("by hospital (paid more / less than the rules, all funds):")
+        lines.append(A("by_hospital"))
         for h, v in s["paid_by_hospital_fen"].items():
             over = sum(x for k, x in v.items() if k.endswith(".over"))
             under = sum(x for k, x in v.items() if k.endswith(".under"))
-            lines.append(f"  {h:<40} {fen_to_yuan_display(over):>16} {fen_to_yuan_display(under):>16}")
-    lines.append(f"review flags: {s['flags']:,}")
-    for code, n in s["flags_by_code"].items():
-        if n:
-            lines.append(f"  {code:<20} {n:>8,}")
-    lines.append(f"  parameters: {s['review_parameters_source']}")
-    lines.append(f"high-burden warning list (高额费用负担患者预警): {s['high_burden']:,} people"
-                 + (f"; still above the 倾斜救助 threshold: {s['tilt_assistance']:,}" if s["tilt_assistance"] else ""))
+            lines.append(f"  {pad_cells(h, 40)} {yuan(over)} {yuan(under)}")
+    lines.append(A("flags", n=f"{s['flags']:,}"))
+    lines += counts("flag", s["flags_by_code"])
+    lines.append(A("parameters", source=s["review_parameters_source"]))
+    lines.append(A("high_burden", n=f"{s['high_burden']:,}")
+                 + (A("tilt_assistance", n=f"{s['tilt_assistance']:,}") if s["tilt_assistance"] else ""))
     return "\n".join(lines) + "\n"
 
 
