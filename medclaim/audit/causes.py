@@ -9,6 +9,10 @@ the unchanged rules reproduces the settlement exactly — checked at run time), 
 first alternative that yields the reported figure names the cause and the rule key.  There is no
 second implementation of any rule here: alternatives are data (a modified ``RuleSet``, a modified
 column), and every replay is one vectorised engine pass over all differing claims together.
+An alternative is replayed only on the claims its changed step reaches (``Alternative.reaches``,
+as the engine selects them): elsewhere it gives the unchanged figures, which never explain a
+difference.  A claim whose every difference the figures alone explain (coverage, the hospital's
+own arithmetic) is not replayed at all.
 
 Cause codes (documented in docs/audit.md):
 
@@ -63,6 +67,10 @@ class Alternative:
     rs: RuleSet | None = None  # a modified rule set (None: the rules as they are)
     inputs: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None  # modify the mapped claims
     openings: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None  # modify the totals before the claim
+    # the claims the changed step is applied to at all (over the mapped claims; None: every claim),
+    # as the engine selects them.  On any other claim the alternative gives exactly the unchanged
+    # figures — which never equal a differing reported figure — so it is not replayed there.
+    reaches: Callable[[], pl.Expr] | None = None
 
 
 # ------------------------------------------------------------------ rule-set edits
@@ -105,6 +113,17 @@ def alternatives(rs: RuleSet) -> list[Alternative]:
     out: list[Alternative] = []
     tiers, idents = list(rs.tiers), list(rs.identities)
     b, ci, ma = rs.basic, rs.critical, rs.assistance
+
+    # the claims each layer's parameters reach, as the engine selects them
+    def inpatient() -> pl.Expr:
+        return engine.is_cls("inpatient")
+
+    def critical() -> pl.Expr:
+        return engine.in_classes(ci.classes)
+
+    def assisted() -> pl.Expr:
+        return pl.col("ident").is_in([rs.identities.index(k) for k in ma.schemes]) & engine.in_classes(ma.classes)
+
     ip = b.inpatient if b.reported is None else None
     if ip is not None:
         if ip.repeat_admission is not None:
@@ -112,26 +131,26 @@ def alternatives(rs: RuleSet) -> list[Alternative]:
                 "deductible", "basic.inpatient.repeat_admission",
                 _text("the reduced deductible for admission ", pl.col("ip_admission_no").cast(pl.String),
                       " of the year was not applied (full deductible ", _yuan("ip_deductible"), ")"),
-                rs=replaced(rs, "basic.inpatient.repeat_admission", None),
+                rs=replaced(rs, "basic.inpatient.repeat_admission", None), reaches=inpatient,
             ))
         for k in range(1, len(tiers)):
             out.append(Alternative(
                 "deductible", "basic.inpatient.deductible",
                 _text("the deductible of a ", _name("tier", tiers, k), " hospital (", _yuan("ip_deductible"),
                       ") was used for this ", _name("tier", tiers), " hospital"),
-                rs=replaced(rs, "basic.inpatient.deductible", tier_shifted(ip.deductible, tiers, k)),
+                rs=replaced(rs, "basic.inpatient.deductible", tier_shifted(ip.deductible, tiers, k)), reaches=inpatient,
             ))
         zero = ip.deductible.model_copy(update={"by_tier": {t: 0 for t in tiers}, "by_place": {}})
         out.append(Alternative(
             "deductible", "basic.inpatient.deductible", _text("no deductible was applied"),
-            rs=replaced(rs, "basic.inpatient.deductible", zero),
+            rs=replaced(rs, "basic.inpatient.deductible", zero), reaches=inpatient,
         ))
         for k in range(1, len(tiers)):
             out.append(Alternative(
                 "ratio", "basic.inpatient.ratio",
                 _text("the ratio of a ", _name("tier", tiers, k), " hospital (", (pl.col("ip_ratio") / 100).cast(pl.String),
                       " %) was used for this ", _name("tier", tiers), " hospital"),
-                rs=replaced(rs, "basic.inpatient.ratio", tier_shifted(ip.ratio, tiers, k)),
+                rs=replaced(rs, "basic.inpatient.ratio", tier_shifted(ip.ratio, tiers, k)), reaches=inpatient,
             ))
         if ip.referral is not None:
             out.append(Alternative(
@@ -139,7 +158,7 @@ def alternatives(rs: RuleSet) -> list[Alternative]:
                 _text("the referral adjustment was applied as if the claim were ",
                       pl.when(pl.col("refl_flag")).then(pl.lit("referred")).otherwise(pl.lit("not referred")),
                       " (转诊标志 the other way round)"),
-                inputs=lambda lf: lf.with_columns(refl_flag=~pl.col("refl_flag")),
+                inputs=lambda lf: lf.with_columns(refl_flag=~pl.col("refl_flag")), reaches=inpatient,
             ))
     if b.reported is None:
         for k in range(1, len(tiers)):
@@ -157,13 +176,13 @@ def alternatives(rs: RuleSet) -> list[Alternative]:
         if ci.annual_cap is not None:
             out.append(Alternative(
                 "annual_cap", "critical.annual_cap", _text("the 大病 annual cap was not applied"),
-                rs=replaced(rs, "critical.annual_cap", None),
+                rs=replaced(rs, "critical.annual_cap", None), reaches=critical,
             ))
         out.append(Alternative(
             "critical_threshold", "critical.segments.bands[0].from",
             _text("the 大病 threshold (", _yuan("ci_threshold"), ") was applied to this claim alone, "
                   "not to the year's cumulative base"),
-            openings=lambda o: o.with_columns(ytd_critical_base=pl.lit(0, dtype=pl.Int64)),
+            openings=lambda o: o.with_columns(ytd_critical_base=pl.lit(0, dtype=pl.Int64)), reaches=critical,
         ))
         if len(ci.segments.bands) > 1:
             first = ci.segments.bands[0].from_
@@ -172,14 +191,14 @@ def alternatives(rs: RuleSet) -> list[Alternative]:
             out.append(Alternative(
                 "critical_segment", "critical.segments",
                 _text("the 大病 segment bounds were counted from the threshold instead of as absolute cumulative amounts"),
-                rs=replaced(rs, "critical.segments", ci.segments.model_copy(update={"bands": bands})),
+                rs=replaced(rs, "critical.segments", ci.segments.model_copy(update={"bands": bands})), reaches=critical,
             ))
     if ma is not None and ma.schemes:
         if any(s.annual_limit is not None for s in ma.schemes.values()):
             schemes = {k: s.model_copy(update={"annual_limit": None}) for k, s in ma.schemes.items()}
             out.append(Alternative(
                 "assistance_limit", "assistance.schemes.*.annual_limit", _text("the assistance annual limit was not applied"),
-                rs=replaced(rs, "assistance.schemes", schemes),
+                rs=replaced(rs, "assistance.schemes", schemes), reaches=assisted,
             ))
         for ratio in sorted({s.ratio for s in ma.schemes.values()}):
             schemes = {k: s.model_copy(update={"ratio": ratio}) for k, s in ma.schemes.items()}
@@ -187,7 +206,7 @@ def alternatives(rs: RuleSet) -> list[Alternative]:
                 "assistance_ratio", "assistance.schemes.*.ratio",
                 _text(f"an assistance ratio of {ratio / 100:g} % was used (the rules give ",
                       (pl.col("ma_ratio_rules") / 100).cast(pl.String), " % for ", _name("ident", idents), ")"),
-                rs=replaced(rs, "assistance.schemes", schemes),
+                rs=replaced(rs, "assistance.schemes", schemes), reaches=assisted,
             ))
     if ci is not None:
         seen: set[tuple] = set()
@@ -201,7 +220,7 @@ def alternatives(rs: RuleSet) -> list[Alternative]:
                 "identity", f"critical.identity_tilt.{name}",
                 _text(f"the 大病 tilt of '{name}' (lower threshold, higher ratio) was applied to this ",
                       _name("ident", idents), " claim"),
-                rs=replaced(rs, "critical.identity_tilt", given),
+                rs=replaced(rs, "critical.identity_tilt", given), reaches=critical,
             ))
     for j, ident in enumerate(idents):
         keys = [k for k, present in (
@@ -249,16 +268,20 @@ def totals_before(ledger: pl.DataFrame, openings: pl.DataFrame | None) -> pl.Dat
 def replay(claims: pl.DataFrame, before: pl.DataFrame, rs: RuleSet, alts: list[tuple[int, Alternative]]) -> pl.DataFrame:
     """Settle each claim alone from its totals before it, once per alternative (index ``-1`` is
     the rules unchanged).  Returns ``setl_id``, ``alt``, ``message`` and the compared fields."""
-    base = engine.map_codes(claims.lazy(), rs).with_columns(ident_rules=pl.col("ident"))
+    base = engine.map_codes(claims.lazy(), rs).with_columns(ident_rules=pl.col("ident")).collect()
     out = []
     groups: dict[int, list[tuple[int, Alternative]]] = {}
     for i, a in alts:
         groups.setdefault(id(a.rs) if a.rs is not None else 0, []).append((i, a))
     for group in groups.values():
         rs_alt = group[0][1].rs or rs
+        reached = {i: base.filter(a.reaches()) if a.reaches is not None else base for i, a in group}
+        group = [(i, a) for i, a in group if reached[i].height]
+        if not group:
+            continue  # the changed step reaches none of these claims
         frames, opens = [], []
         for i, a in group:
-            lf = a.inputs(base) if a.inputs else base
+            lf = a.inputs(reached[i].lazy()) if a.inputs else reached[i].lazy()
             key = pl.concat_str([pl.col("setl_id"), pl.lit(f"{_SEP}{i}")])
             frames.append(lf.with_columns(_alt=pl.lit(i, dtype=pl.Int32), psn_no=key))
             o = before.lazy().with_columns(psn_no=pl.concat_str([pl.col("setl_id"), pl.lit(f"{_SEP}{i}")]))
@@ -335,10 +358,17 @@ def attribute(diffs: pl.DataFrame, ledger: pl.DataFrame, book: RuleBook, opening
     if diffs.height == 0:
         return diffs.with_columns(cause=pl.lit(None, pl.String), rule_key=pl.lit(None, pl.String), message=pl.lit(None, pl.String))
     ids = diffs.select("setl_id").unique()
-    subset = ledger.join(ids, on="setl_id", how="semi")
+    wanted = {*CLAIM_COLUMNS, *engine.REVERSAL_DEFAULTS, *FIELDS, *KEYS, "ruleset_id", "not_covered", "not_covered_reason"}
+    # narrow first: a join copies every column it keeps, and the ledger is wide
+    subset = ledger.lazy().select([c for c in ledger.columns if c in wanted]).join(ids.lazy(), on="setl_id", how="semi").collect()
     checked = _checks(diffs.select("setl_id", "field"), subset)
+    # a field whose cause the figures alone decide (coverage, the hospital's own arithmetic) keeps
+    # it whatever a replay finds: replay only the claims with some other differing field
+    ids = checked.filter(pl.col("cause").is_null()).select("setl_id").unique()
+    subset = subset.join(ids, on="setl_id", how="semi")
     # totals before each claim need the claim's whole person-year
-    years = ledger.join(subset.select(KEYS).unique(), on=KEYS, how="semi")
+    ytd = [c for c in ledger.columns if c.startswith("ytd_")]
+    years = ledger.lazy().select("setl_id", *KEYS, *ytd).join(subset.lazy().select(KEYS).unique(), on=KEYS, how="semi").collect()
     before = totals_before(years, openings).join(ids, on="setl_id", how="semi").drop("psn_no")
     found: list[pl.DataFrame] = []
     names: dict[int, tuple[str, str]] = {}
