@@ -34,9 +34,15 @@ def reported(name: str) -> str:
     return f"reported_{name}"
 
 
-def claims_only(ledger: pl.DataFrame) -> pl.DataFrame:
-    """Reversal entries (冲正) carry no hospital figures of their own: never compared."""
-    return ledger.filter(~pl.col("is_reversal")) if "is_reversal" in ledger.columns else ledger
+def claims_only(ledger: pl.DataFrame, columns: list[str] | None = None) -> pl.DataFrame:
+    """Reversal entries (冲正) carry no hospital figures of their own: never compared.
+
+    ``columns``: only those (selected before the filter, which then copies a few columns of the
+    wide ledger, not all of them)."""
+    lf = ledger.lazy()
+    if "is_reversal" in ledger.columns:
+        lf = lf.filter(~pl.col("is_reversal"))
+    return (lf if columns is None else lf.select(columns)).collect()
 
 
 def present_fields(frame: pl.DataFrame) -> list[str]:
@@ -62,9 +68,9 @@ def differences(ledger: pl.DataFrame, tolerance_fen: int = 0, keep: list[str] | 
     """One row per claim and field whose reported figure differs from the computed one by more
     than ``tolerance_fen``: ``setl_id``, ``field``, ``reported``, ``computed``, ``difference``
     (+ the ``keep`` columns of the claim).  Vectorised: one filter per field, no row loop."""
-    frame = claims_only(ledger)
-    keep = [c for c in (keep or []) if c in frame.columns and c != "setl_id"]
-    have = [f for f in FIELDS if reported(f) in frame.columns and f in frame.columns]
+    keep = [c for c in (keep or []) if c in ledger.columns and c != "setl_id"]
+    have = [f for f in FIELDS if reported(f) in ledger.columns and f in ledger.columns]
+    frame = claims_only(ledger, ["setl_id", *keep, *have, *[reported(f) for f in have]])
     # narrow first: a filter copies every column it keeps, and the ledger is wide
     differs = [((pl.col(reported(f)) - pl.col(f)).abs() > tolerance_fen).fill_null(False) for f in have]
     if not differs:
@@ -106,10 +112,10 @@ class Comparison:
     by_field: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> claims, compared, over, under
 
     def add(self, ledger: pl.DataFrame) -> None:
-        frame = claims_only(ledger)
-        have = [f for f in FIELDS if reported(f) in frame.columns and f in frame.columns]
-        if not have or frame.height == 0:
+        have = [f for f in FIELDS if reported(f) in ledger.columns and f in ledger.columns]
+        if not have or ledger.height == 0:
             return
+        frame = claims_only(ledger, [*have, *[reported(f) for f in have]])
         any_reported = pl.any_horizontal([pl.col(reported(f)).is_not_null() for f in have])
         differs = {f: ((pl.col(reported(f)) - pl.col(f)).abs() > self.tolerance_fen).fill_null(False) for f in have}
         diff = {f: pl.col(reported(f)) - pl.col(f) for f in have}

@@ -233,7 +233,7 @@ def build_summary(ledger, diffs, flags, burden, rejects, comparison, presence, f
     absent_by_file = {
         r["source_file"]: [f for f in FIELDS if not r.get(f)] for r in presence.iter_rows(named=True)
     }  # one row per input file
-    claims = ledger.filter(~pl.col("is_reversal")).height if "is_reversal" in ledger.columns else ledger.height
+    claims = int((~ledger["is_reversal"]).sum()) if "is_reversal" in ledger.columns else ledger.height
     by_cause = diffs.group_by("cause").len().sort("cause") if diffs.height else None
     return {
         "schema": "medclaim.audit/1",
