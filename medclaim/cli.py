@@ -257,15 +257,12 @@ def settle(
             where = out
         else:
             try:
-                if engine is Engine.spark and enrolled is not None:
-                    o.error("--roster is not available with --engine spark yet: settle with the local engine, or apply the roster to the claims first")
-                    return Exit.USAGE
                 if engine is Engine.spark:
                     from .spark import SparkUnavailable, settle_into_ledger_spark
 
                     try:
                         result = settle_into_ledger_spark(inputs, rules, ledger, None, wait, spark_partitions, people=people,
-                                                          read_options=reading)
+                                                          read_options=reading, roster=enrolled)
                     except SparkUnavailable as e:
                         o.error(str(e))
                         return Exit.USAGE

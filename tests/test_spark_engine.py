@@ -69,10 +69,17 @@ def test_dataframe_in_dataframes_out_equals_the_local_engine(spark, book, months
     claims = claims.select(*[(F.col(c) / 100).cast("decimal(16,2)").alias(c) if c in MONEY else F.col(c) for c in claims.columns])
     result = settle_dataframe(claims, RULES, openings=spark.read.parquet(str(tmp_path / "openings.parquet")), partitions=3).cache()
 
+    ledger = assert_same_settlement(result, local)
+    assert ledger.height > 1000
+    assert ledger.columns == lean(local.ledger).columns
+
+
+def assert_same_settlement(result, local) -> pl.DataFrame:
+    """The Spark frames equal the local engine's settlement claim for claim (the ledger without its
+    working figures, as a ledger keeps it); returns the Spark ledger."""
     ledger = pl.from_arrow(result.ledger.toArrow())
-    assert ledger.height == local.ledger.height > 1000
-    kept = lean(local.ledger)  # a ledger keeps no working figures
-    assert ledger.columns == kept.columns
+    kept = lean(local.ledger)
+    assert sorted(ledger.columns) == sorted(kept.columns)
     assert_frame_equal(by_claim(ledger, kept), kept.sort("setl_id"))
     rejects = pl.from_arrow(result.rejects.toArrow())
     assert_frame_equal(by_claim(rejects, local.rejects), local.rejects.sort("setl_id"))
@@ -80,6 +87,7 @@ def test_dataframe_in_dataframes_out_equals_the_local_engine(spark, book, months
     assert_frame_equal(closing.select(local.closing.columns).cast(local.closing.schema).sort("psn_no", "year"),
                        local.closing.sort("psn_no", "year"))
     result.output.unpersist()
+    return ledger
 
 
 def test_a_claims_dataframe_missing_a_column_or_with_float_money_is_refused(spark):
@@ -162,3 +170,103 @@ def test_without_spark_the_command_says_what_to_install(monkeypatch, tmp_path):
     assert out.exit_code == Exit.USAGE
     assert "pip install 'medclaim[spark]'" in out.output
     assert not (tmp_path / "l" / "HEAD.json").exists()
+
+
+# ------------------------------------------------------------------ the enrollment roster on Spark
+
+
+def sample_roster(claims: pl.DataFrame, files: list[str]):
+    """A roster for the claims' persons that changes the settlement: every 9th person is not on it
+    (their claims are rejected as not_enrolled), every 4th becomes 低保对象 on 15 March, every 6th
+    paid late on 10 March (covered from the 11th), every 10th leaves cover on 20 March; the others
+    are ordinary residents enrolled in time (a claim row written with another identity is flagged)."""
+    import datetime as dt
+
+    from medclaim.roster import ROSTER_SCHEMA, Roster
+
+    people = claims.select(pl.col("psn_no").unique().sort()).with_row_index("i").with_columns(pl.col("i").cast(pl.Int64))
+    i = pl.col("i")
+    base = people.filter(i % 9 != 0).with_columns(
+        psn_idet_type=pl.lit(""),
+        idet_begndate=pl.lit(None, pl.Date),
+        idet_enddate=pl.when(i % 4 == 1).then(pl.lit(dt.date(2021, 3, 14))),
+        insu_date=pl.lit(dt.date(2020, 11, 20)),
+        pay_date=pl.when(i % 6 == 2).then(pl.lit(dt.date(2021, 3, 10))).otherwise(pl.lit(dt.date(2020, 12, 1))),
+        birth_date=pl.lit(None, pl.Date),
+        coverage_end=pl.when(i % 10 == 3).then(pl.lit(dt.date(2021, 3, 20))),
+    )
+    dibao = base.filter(i % 4 == 1).with_columns(psn_idet_type=pl.lit("低保对象"), idet_begndate=pl.lit(dt.date(2021, 3, 15)),
+                                                 idet_enddate=pl.lit(None, pl.Date))
+    rows = pl.concat([base, dibao]).sort("psn_no", "idet_begndate", nulls_last=False).with_row_index("source_row", offset=1)
+    rows = rows.with_columns(source_file=pl.lit(files[0]), source_row=pl.col("source_row").cast(pl.Int64))
+    absent = people.filter(i % 9 == 0)["psn_no"]
+    return Roster(rows=rows.select([pl.col(c).cast(t) for c, t in ROSTER_SCHEMA.items()]), files=files), absent
+
+
+def test_the_roster_on_spark_equals_the_roster_applied_locally(spark, book, months, tmp_path):
+    """settle_dataframe(..., roster=) applies the roster with the local engine's own apply_roster:
+    identity by date, late payment, end of coverage, not_enrolled — claim for claim as locally,
+    with hospital b continuing from hospital a's running totals."""
+    claims = months["b"]
+    ros, absent = sample_roster(claims, ["roster.csv"])
+    opening = settle_claims(months["a"], book)
+    local = settle_claims(claims, book, opening.closing, roster=ros)
+    # the roster did change the settlement (otherwise the comparison below would prove little)
+    not_enrolled = local.rejects.filter(pl.col("reason_code") == "not_enrolled")
+    assert not_enrolled.height == claims.filter(pl.col("psn_no").is_in(absent.implode())).height > 0
+    assert (local.ledger["identity"] == "dibao").sum() > 0 and local.ledger["identity_mismatch"].any()
+    assert local.ledger["coverage_end"].is_not_null().any()
+
+    claims.write_parquet(tmp_path / "claims.parquet")
+    opening.closing.write_parquet(tmp_path / "openings.parquet")
+    result = settle_dataframe(spark.read.parquet(str(tmp_path / "claims.parquet")), RULES, roster=ros,
+                              openings=spark.read.parquet(str(tmp_path / "openings.parquet")), partitions=3).cache()
+    assert assert_same_settlement(result, local).height == local.ledger.height
+
+
+def test_settle_engine_spark_with_a_roster_file_equals_the_local_run(spark, tmp_path):
+    """`settle --engine spark --roster FILE` (refused before): the same ledger, accumulator, rejects
+    and summary as `settle --roster FILE` with the local engine."""
+    csv = next(SAMPLE.glob("dongzhi-2021-03-hospital-a.*"))
+    roster_file = tmp_path / "roster.csv"
+    ros, _ = sample_roster(read_claims([csv]).claims, [str(roster_file)])
+    ros.rows.drop("source_file", "source_row").rename({"psn_no": "人员编号", "psn_idet_type": "人员身份类别", "idet_begndate": "身份开始日期",
+                                                       "idet_enddate": "身份结束日期", "insu_date": "参保日期", "pay_date": "缴费日期",
+                                                       "coverage_end": "终止日期", "birth_date": "出生日期"}).write_csv(roster_file)
+    runs = {}
+    for engine in ("local", "spark"):
+        led = tmp_path / engine
+        out = CliRunner().invoke(app, ["settle", str(csv), "--rules", RULES, "--ledger", str(led), "--roster", str(roster_file),
+                                       "--engine", engine, "--lang", "en"])
+        assert out.exit_code == Exit.REJECTS, out.output
+        runs[engine] = (led, out.output)
+    (loc, loc_out), (spk, spk_out) = runs["local"], runs["spark"]
+    assert_frame_equal(store.read_ledger(spk).drop("entry_no").sort("setl_id"), store.read_ledger(loc).drop("entry_no").sort("setl_id"))
+    assert_frame_equal(store.read_accumulator(spk).sort("psn_no", "year"), store.read_accumulator(loc).sort("psn_no", "year"))
+    assert (pl.read_csv(spk / "runs/run-000001/rejects.csv").sort(pl.all()).equals(
+        pl.read_csv(loc / "runs/run-000001/rejects.csv").sort(pl.all())))
+    summaries = [json.loads((d / "runs/run-000001/summary.json").read_text(encoding="utf-8")) for d in (loc, spk)]
+    assert {k: v for k, v in summaries[1].items() if k != "ledger"} == {k: v for k, v in summaries[0].items() if k != "ledger"}
+    assert summaries[0]["rejects_by_reason"]["not_enrolled"] > 0
+    assert "not_enrolled" in spk_out
+
+
+def test_spark_run_says_how_the_hospitals_reported_amounts_compare(spark, tmp_path):
+    """Hospital d reported what it paid (sample_data/make_audit_sample.py, each planted mistake
+    worked by hand there).  Six of its twelve claims differ; in 基金支付总额 (reported − rules):
+    claim 02 −200.00 (deductible 500 instead of 250), 03 −240.00 (deductible 800 instead of 500),
+    04 +66.00 (outpatient not covered), 06 +585.00 (大病 tilt of 特困), 07 −0.01 (truncated, not
+    rounded), 12 +100.00 (funds' total inconsistent) — funds paid 751.00 more, 440.01 less.
+    A Spark run's summary says so, as a local run's does."""
+    csv = next(SAMPLE.glob("dongzhi-2021-03-hospital-d.*"))
+    note = ("the hospitals' own figures: 6 of 12 claims differ from the rules (funds paid 751.00 yuan more, 440.01 yuan less)"
+            " — run medclaim audit on the same files for each difference and its cause")
+    for engine in ("local", "spark"):
+        out = CliRunner().invoke(app, ["settle", str(csv), "--rules", RULES, "--ledger", str(tmp_path / engine), "--engine", engine,
+                                       "--lang", "en"], terminal_width=400)
+        assert out.exit_code == Exit.OK, out.output
+        assert note in " ".join(out.output.split()), (engine, out.output)
+        summary = json.loads((tmp_path / engine / "runs/run-000001/summary.json").read_text(encoding="utf-8"))
+        reported = summary["reported"]
+        assert (reported["claims_compared"], reported["claims_differing"]) == (12, 6), engine
+        assert reported["by_field_fen"]["fund_pay_sumamt"]["over"] == 751_00 and reported["by_field_fen"]["fund_pay_sumamt"]["under"] == 440_01

@@ -22,14 +22,15 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from ..engine import KEYS, accumulator_columns
+from ..roster import ROSTER_SCHEMA, Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import CLAIM_SCHEMA, DESCRIPTIVE_SCHEMA, empty_rejects
 from ..settle import lean, ledger_schema
 from .frames import arrow_schema, spark_ddl, to_batches
-from .partition import OPENING, Partition, read_partition, settle_partition
+from .partition import OPENING, ROSTER, Layout, Partition, read_partition, settle_partition
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 #: Claim columns a DataFrame must have; the others default as the readers default them.
 REQUIRED = ("setl_id", "psn_no", "med_type", "hosp_lv", "begndate", "enddate", "medfee_sumamt", "inscp_scp_amt")
@@ -104,20 +105,30 @@ def canonical_claims(claims: "DataFrame", source: str) -> "DataFrame":
     return claims.select(cols)
 
 
-def with_openings(claims: "DataFrame", openings: "DataFrame | None") -> tuple["DataFrame", list[str]]:
-    """Claims and accumulator rows in one frame (accumulator rows marked ``OPENING``), and the
-    accumulator's column names."""
+def with_openings_and_roster(claims: "DataFrame", openings: "DataFrame | None", roster: "Roster | None" = None) -> tuple["DataFrame", Layout]:
+    """Claims, accumulator rows (marked ``OPENING``) and the roster rows of the claims' persons
+    (marked ``ROSTER``) in one frame, and the ``Layout`` that tells a task how to split it."""
     from pyspark.sql import functions as F
 
-    if openings is None:
-        return claims, []
-    missing = [c for c in KEYS if c not in openings.columns]
-    if missing:
-        raise ClaimsSchemaError(f"the openings DataFrame lacks {', '.join(missing)}; give a ledger's accumulator (psn_no, year, ytd_*)")
-    acc_columns = [c for c in openings.columns if c in KEYS or c.startswith("ytd_") or c.startswith("last_")]
-    openings = openings.select([F.col(c) for c in acc_columns]).withColumn("year", F.col("year").cast("int"))
-    both = claims.withColumn(OPENING, F.lit(False)).unionByName(openings.withColumn(OPENING, F.lit(True)), allowMissingColumns=True)
-    return both, acc_columns
+    acc_columns: list[str] = []
+    both = claims
+    if openings is not None:
+        missing = [c for c in KEYS if c not in openings.columns]
+        if missing:
+            raise ClaimsSchemaError(f"the openings DataFrame lacks {', '.join(missing)}; give a ledger's accumulator (psn_no, year, ytd_*)")
+        acc_columns = [c for c in openings.columns if c in KEYS or c.startswith("ytd_") or c.startswith("last_")]
+        openings = openings.select([F.col(c) for c in acc_columns]).withColumn("year", F.col("year").cast("int"))
+        both = both.withColumn(OPENING, F.lit(False)).unionByName(openings.withColumn(OPENING, F.lit(True)), allowMissingColumns=True)
+    if roster is not None:
+        rows = roster_frame(claims.sparkSession, roster).join(claims.select("psn_no").distinct(), on="psn_no", how="left_semi")
+        both = both.withColumn(ROSTER, F.lit(False)).unionByName(rows.withColumn(ROSTER, F.lit(True)), allowMissingColumns=True)
+    return both, Layout(accumulator_columns=acc_columns, roster_files=None if roster is None else list(roster.files))
+
+
+def roster_frame(spark: "SparkSession", roster: "Roster") -> "DataFrame":
+    """A roster read on the driver (``medclaim.roster.read_roster``: checked there) as a Spark DataFrame."""
+    rows = roster.rows.select([pl.col(c).cast(t) for c, t in ROSTER_SCHEMA.items()])
+    return spark.createDataFrame(rows.to_arrow().cast(arrow_schema(rows.schema)), schema=spark_ddl(rows.schema))
 
 
 def by_person(frame: "DataFrame", partitions: int | None) -> "DataFrame":
@@ -187,6 +198,7 @@ def settle_dataframe(
     openings: "DataFrame | None" = None,
     partitions: int | None = None,
     source: str = "spark",
+    roster: Roster | None = None,
 ) -> SparkSettlement:
     """Settle a Spark DataFrame of claims per partition of persons with the polars engine.
 
@@ -195,18 +207,21 @@ def settle_dataframe(
     none: every person-year starts from zero.  ``partitions``: how many partitions of persons
     (default ``spark.sql.shuffle.partitions``); a partition is settled in one Python worker, so
     size them to its memory (about 1 GiB per 500,000 claims).  ``source`` names the input in rejects.
+    ``roster``: the enrollment roster (``medclaim.roster.read_roster``), applied to the claims as
+    ``settle --roster`` applies it — identity by date, benefit start, end of coverage, claims of
+    persons not on it rejected as ``not_enrolled``; its rows travel with their persons' claims.
     """
     book = rules if isinstance(rules, RuleBook) else load_rulebook(rules)
     claims = canonical_claims(claims, source)
     descriptive = carried(claims)
-    prepared, acc_columns = with_openings(claims, openings)
-    schema = output_schema(book, acc_columns, descriptive)
+    prepared, layout = with_openings_and_roster(claims, openings, roster)
+    schema = output_schema(book, layout.accumulator_columns, descriptive)
     target = arrow_schema(schema)
     ledger_cols, reject_cols = list(ledger_schema(book, descriptive)), list(empty_rejects().schema)
     closing_cols = [c for c in schema if c in KEYS or c.startswith("ytd_")]
 
     def settle(batches):
-        part = read_partition(batches, acc_columns)
+        part = read_partition(batches, layout)
         yield from settled_batches(part, book, target)
 
     output = by_person(prepared, partitions).mapInArrow(settle, spark_ddl(schema))

@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from ..audit.compare import Comparison
 from ..engine import KEYS
 from ..io import ReadOptions, read_claims
 from ..output import DEFAULT as DEFAULT_PEOPLE
 from ..output import TMP_MARK, PeopleFiles
 from ..pipeline import RunResult, finish_settle_run, inputs_manifest
+from ..roster import Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
 from ..settle import InvariantError, Settlement, empty_ledger, lean, ledger_schema, merge_balances
@@ -55,8 +57,8 @@ from ..store import (
     ytd_columns,
 )
 from ..summary import SummaryAccumulator
-from .dataframe import by_person, canonical_claims, with_openings
-from .partition import read_partition, settle_partition
+from .dataframe import by_person, canonical_claims, with_openings_and_roster
+from .partition import Layout, read_partition, settle_partition
 from .session import session
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,15 +76,16 @@ def staging_dir(root: Path, run: int) -> Path:
     return root / f".spark-run-{run:06d}{TMP_MARK}{os.getpid()}"
 
 
-def _plan_task(book: RuleBook, acc_columns: list[str], staging: str):
-    """Pass 1 for one partition: settle, keep the small results in ``staging``, report counts."""
+def _plan_task(book: RuleBook, layout: Layout, staging: str):
+    """Pass 1 for one partition: settle, keep the small results in ``staging``, report counts (and
+    how the hospitals' reported amounts compare, as a local run's summary says)."""
 
     def plan(batches):
         import pyarrow as pa
         from pyspark import TaskContext
 
         pid = TaskContext.get().partitionId()
-        part = read_partition(batches, acc_columns)
+        part = read_partition(batches, layout)
         settlement = settle_partition(part, book)
         ledger = late_flag(settlement.ledger, part.accumulator)
         info: dict[str, Any] = {"late": 0, "late_examples": []}
@@ -100,6 +103,9 @@ def _plan_task(book: RuleBook, acc_columns: list[str], staging: str):
             late = ledger.filter(pl.col("late"))
             info["late"] = late.height
             info["late_examples"] = late["setl_id"].head(LATE_EXAMPLES).to_list()
+            reported = Comparison()
+            reported.add(ledger)
+            info["reported"] = {"claims": reported.claims, "differing": reported.differing, "by_field": reported.by_field}
         yield pa.RecordBatch.from_pydict(
             {"pid": [pid], "entries": [ledger.height], "info": [json.dumps(info)]},
             schema=pa.schema([("pid", pa.int32()), ("entries", pa.int64()), ("info", pa.string())]),
@@ -108,7 +114,7 @@ def _plan_task(book: RuleBook, acc_columns: list[str], staging: str):
     return plan
 
 
-def _write_task(book: RuleBook, acc_columns: list[str], root: str, run: int, first_entry: dict[int, int], expected: dict[int, int]):
+def _write_task(book: RuleBook, layout: Layout, root: str, run: int, first_entry: dict[int, int], expected: dict[int, int]):
     """Pass 2 for one partition: settle again, number the entries, write the part file under a
     temporary name (lean, as a local run writes it) and hand it back as a ``PreparedPart``; the
     driver's ``Ledger.commit`` renames it and records its totals."""
@@ -118,7 +124,7 @@ def _write_task(book: RuleBook, acc_columns: list[str], root: str, run: int, fir
         from pyspark import TaskContext
 
         pid = TaskContext.get().partitionId()
-        part = read_partition(batches, acc_columns)
+        part = read_partition(batches, layout)
         settlement = settle_partition(part, book)
         if settlement.ledger.height != expected.get(pid, 0):
             raise InvariantError([f"partition {pid} settled {settlement.ledger.height} claims in pass 2 but "
@@ -153,17 +159,29 @@ def _spark_failure(e: Exception) -> Exception:
     return e
 
 
+def add_compared(total: Comparison, part: dict[str, Any]) -> None:
+    """Add one partition's comparison (its ``claims``, ``differing`` and ``by_field`` counts) to the run's."""
+    total.claims += part["claims"]
+    total.differing += part["differing"]
+    for f, counts in part["by_field"].items():
+        acc = total.by_field.setdefault(f, dict.fromkeys(counts, 0))
+        for k, v in counts.items():
+            acc[k] += v
+
+
 def _read_staged(staging: Path, prefix: str) -> pl.DataFrame | None:
     files = sorted(staging.glob(f"{prefix}-*.parquet"))
     return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed") if files else None
 
 
 def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "SparkSession",
-                      partitions: int | None = None) -> tuple[RunPlan, SummaryAccumulator]:
-    """Settle new claims into the next run of the ledger ``lg`` (locked by the caller) on Spark.
+                      partitions: int | None = None, roster: Roster | None = None,
+                      ) -> tuple[RunPlan, SummaryAccumulator, Comparison]:
+    """Settle new claims into the next run of the ledger ``lg`` (locked by the caller) on Spark,
+    with the enrollment ``roster`` applied as a local run applies it.
 
-    Returns the run's plan (its entries written as prepared parts, not yet committed) and the
-    summary figures."""
+    Returns the run's plan (its entries written as prepared parts, not yet committed), the
+    summary figures and the comparison with the hospitals' reported amounts."""
     from pyspark import StorageLevel
 
     root, head = lg.root, lg.head
@@ -174,6 +192,7 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     totals = SummaryAccumulator()
+    reported = Comparison()  # the hospitals' own figures, when the extracts carry them
     try:
         parts: list[PreparedPart] = []
         closing = rejects = None
@@ -186,18 +205,18 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
             if head.accumulator is not None:
                 openings = spark.read.parquet(str(root / head.accumulator.file)).join(
                     claims_df.select("psn_no").distinct(), on="psn_no", how="left_semi")
-            prepared, acc_columns = with_openings(claims_df, openings)
+            prepared, layout = with_openings_and_roster(claims_df, openings, roster)
             n = partitions or max(1, math.ceil(fresh.height / ROWS_PER_PARTITION))
             prepared = by_person(prepared, n).persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                planned = prepared.mapInArrow(_plan_task(book, acc_columns, str(staging)), PLAN_SCHEMA).collect()
+                planned = prepared.mapInArrow(_plan_task(book, layout, str(staging)), PLAN_SCHEMA).collect()
                 expected = {r.pid: r.entries for r in planned}
                 first_entry, next_entry = {}, head.entries
                 for pid in sorted(expected):
                     first_entry[pid] = next_entry
                     next_entry += expected[pid]
                 written = prepared.mapInArrow(
-                    _write_task(book, acc_columns, str(root), run, first_entry, expected), PART_SCHEMA
+                    _write_task(book, layout, str(root), run, first_entry, expected), PART_SCHEMA
                 ).collect()
             except Exception as e:
                 raise _spark_failure(e) from e
@@ -212,6 +231,8 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
                 examples += info["late_examples"]
                 if "people" in info:
                     totals.merge_partial(None, info["people"])
+                if "reported" in info:
+                    add_compared(reported, info["reported"])
             summary_groups = _read_staged(staging, "summary")
             if summary_groups is not None:
                 totals.merge_partial(summary_groups, {})
@@ -230,7 +251,7 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
         settlement = Settlement(ledger=empty_ledger(), rejects=run_rejects, closing=run_closing)
         plan = RunPlan(run=run, kind="settle", parts=parts, rejects=run_rejects, accumulator=new_acc, settlement=settlement,
                        counts=counts | {"late_claims": late}, late_examples=examples[:LATE_EXAMPLES])
-        return plan, totals
+        return plan, totals, reported
     except BaseException:
         for p in parts:  # written but never to be committed
             p.tmp.unlink(missing_ok=True)
@@ -254,21 +275,23 @@ def append_claims_spark(
     started: str | None = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
     read_info: dict[str, Any] | None = None,
+    roster: Roster | None = None,
 ) -> RunResult:
-    """``pipeline.append_claims`` on Spark: settle canonical ``claims`` into the ledger as one run."""
+    """``pipeline.append_claims`` on Spark: settle canonical ``claims`` into the ledger as one run
+    (with the enrollment ``roster`` applied as ``settle --roster`` applies it)."""
     started = started or utc_now()
     spark = spark or session()
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     with Ledger.open(ledger_dir, wait, "medclaim settle --engine spark") as lg:
         head_before = {"run": lg.head.run, "entries": lg.head.entries}
-        plan, totals = plan_settle_spark(lg, claims, book, spark, partitions)
+        plan, totals, reported = plan_settle_spark(lg, claims, book, spark, partitions, roster)
         import pyspark
 
         engine = {"engine": {"name": "spark", "pyspark": pyspark.__version__, "master": spark.sparkContext.master,
                              "part_files": len(plan.parts)}}
         try:
-            return finish_settle_run(lg, plan, totals, None, book, rules, read_rejects, rows_read, inputs, [], started,
+            return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, [], started,
                                      head_before, engine, people, read_info)
         except BaseException:
             if lg.head.run < plan.run:  # not committed: its prepared parts go
@@ -286,10 +309,11 @@ def settle_into_ledger_spark(
     spark: "SparkSession | None" = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
     read_options: ReadOptions | None = None,
+    roster: Roster | None = None,
 ) -> RunResult:
     """``pipeline.settle_into_ledger`` on Spark: the extracts are read (and rows rejected) on the
     driver exactly as locally (``read_options`` as ``--header-row``, ``--columns`` … give them),
-    then settled on Spark."""
+    then settled on Spark, with the enrollment ``roster`` (read on the driver) applied."""
     started = utc_now()
     book = load_rulebook(rules)
     spark = spark or session()
@@ -297,4 +321,4 @@ def settle_into_ledger_spark(
     meta = inputs_manifest(inputs, read.files)
     return append_claims_spark(ledger_dir, read.claims, book, spark=spark, partitions=partitions, rules=rules,
                                read_rejects=read.rejects, rows_read=read.rows_read, inputs=meta, wait=wait, started=started,
-                               people=people, read_info=read.summary_fields())
+                               people=people, read_info=read.summary_fields(), roster=roster)
