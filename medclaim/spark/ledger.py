@@ -207,7 +207,10 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
                     claims_df.select("psn_no").distinct(), on="psn_no", how="left_semi")
             prepared, layout = with_openings_and_roster(claims_df, openings, roster)
             n = partitions or max(1, math.ceil(fresh.height / ROWS_PER_PARTITION))
-            prepared = by_person(prepared, n).persist(StorageLevel.MEMORY_AND_DISK)
+            # kept for pass 2 on the executors' disks, not in their heaps: a JVM heap filled with
+            # cached claims ran out of memory building the next partition's cache (10M claims,
+            # local mode, 1 GiB heap); reading the cache back from local disk costs little
+            prepared = by_person(prepared, n).persist(StorageLevel.DISK_ONLY)
             try:
                 planned = prepared.mapInArrow(_plan_task(book, layout, str(staging)), PLAN_SCHEMA).collect()
                 expected = {r.pid: r.entries for r in planned}
