@@ -270,3 +270,20 @@ def test_spark_run_says_how_the_hospitals_reported_amounts_compare(spark, tmp_pa
         reported = summary["reported"]
         assert (reported["claims_compared"], reported["claims_differing"]) == (12, 6), engine
         assert reported["by_field_fen"]["fund_pay_sumamt"]["over"] == 751_00 and reported["by_field_fen"]["fund_pay_sumamt"]["under"] == 440_01
+
+
+def test_a_quiet_spark_run_prints_no_spark_start_up_chatter(spark, tmp_path):
+    """`--quiet` is for cron: a local-mode Spark run prints what a local run prints (nothing, when
+    every row settles), not the JVM's logging start-up lines (log4j profile, default log level,
+    native-hadoop warning).  Only the JVM's own notice of the vector module it is started with
+    (printed by Java itself, before any logging) is left."""
+    import subprocess
+    import sys
+
+    csv = next(SAMPLE.glob("dongzhi-2021-03-hospital-d.*"))
+    run = subprocess.run([sys.executable, "-m", "medclaim.cli", "settle", str(csv), "--rules", RULES, "--ledger", str(tmp_path / "l"),
+                          "--engine", "spark", "--quiet"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == Exit.OK, run.stderr
+    assert run.stdout == ""
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip() and "incubator modules" not in ln]
+    assert lines == [], run.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +43,10 @@ LOCAL_CONF = {
 }
 
 
+#: The JVM's logging configuration of a local session (errors only).
+LOGGING = Path(__file__).resolve().with_name("log4j2.properties")
+
+
 def local_session(cores: int = 2, shuffle_partitions: int = 4, driver_memory: str | None = None) -> "SparkSession":
     """A local-mode SparkSession (``local[cores]``) configured for offline use (see module doc)."""
     require_pyspark()
@@ -56,6 +61,8 @@ def local_session(cores: int = 2, shuffle_partitions: int = 4, driver_memory: st
     conf["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
     if driver_memory:
         conf["spark.driver.memory"] = driver_memory
+    # errors only from the JVM's first line on (the level set below once it runs): no start-up chatter
+    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={LOGGING.as_uri()}"
     for k, v in conf.items():
         builder = builder.config(k, v)
     try:
