@@ -244,6 +244,10 @@ def settle(
         o.error("--engine spark settles into a --ledger directory (its executors write the run's part files) and writes no "
                 "CSV/Excel copy; give --ledger DIR without --out/--format, and read the parts as Parquet (docs/spark.md)")
         return Exit.USAGE
+    if engine is Engine.spark and spill_dir is not None:
+        o.error("--spill-dir is for the local engine: a Spark run reads the extracts on the driver and stages them for Spark, "
+                "which spreads them over its executors by person (docs/spark.md); leave out --spill-dir")
+        return Exit.USAGE
     people = PeopleFiles(headers=headers.value, encoding=output_encoding.value, show_ids=show_ids, lang=lang)
     reading = cli_input.read_options(encoding, header_row, columns, sheet, assume_zero, spill_dir)
     log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")

@@ -156,6 +156,16 @@ def test_spark_engine_needs_a_ledger(tmp_path):
     assert "--engine spark settles into a --ledger directory" in out.output
 
 
+def test_spark_engine_refuses_to_spill_the_input(tmp_path):
+    """A Spark run stages the claims for Spark itself: --spill-dir (whose person buckets it would not
+    take — it once committed an empty run of a spilled input) is refused before anything is read."""
+    out = CliRunner().invoke(app, ["settle", str(next(SAMPLE.glob("dongzhi-2021-03-hospital-a.*"))), "--rules", RULES,
+                                   "--ledger", str(tmp_path / "l"), "--engine", "spark", "--spill-dir", str(tmp_path)])
+    assert out.exit_code == Exit.USAGE
+    assert "--spill-dir is for the local engine" in out.output
+    assert not (tmp_path / "l").exists()
+
+
 def test_without_spark_the_command_says_what_to_install(monkeypatch, tmp_path):
     import medclaim.spark.ledger as spark_ledger
     from medclaim.spark import SparkUnavailable

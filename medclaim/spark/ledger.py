@@ -317,6 +317,10 @@ def settle_into_ledger_spark(
     """``pipeline.settle_into_ledger`` on Spark: the extracts are read (and rows rejected) on the
     driver exactly as locally (``read_options`` as ``--header-row``, ``--columns`` … give them),
     then settled on Spark, with the enrollment ``roster`` (read on the driver) applied."""
+    if read_options is not None and read_options.spill is not None:
+        # a spilled read hands its claims over in person buckets, which this run does not take
+        raise ValueError("spilling the input to disk (ReadOptions.spill, --spill-dir) is for the local engine: "
+                         "a Spark run stages the claims for Spark itself")
     started = utc_now()
     book = load_rulebook(rules)
     spark = spark or session()
