@@ -89,29 +89,16 @@ def _stays(w: pl.DataFrame) -> pl.DataFrame:
     """Inpatient stays by person and admission date, with the latest discharge of the person's
     stays so far (``_max_end``) and the stay it belongs to (``_max_id``, ``_max_begin``)."""
     ip = w.filter(pl.col("benefit_class") == "inpatient").sort("_pk", "begndate", "enddate", "setl_id")
-    # the frame is sorted by person, so "within the person" is one scan over the column instead of
-    # a window per person: the running maximum of (person's rank, discharge day) keeps to the person
-    rank = (pl.col("_pk") != pl.col("_pk").shift(1)).fill_null(True).cum_sum().cast(pl.Int64)
-    day = pl.col("enddate").cast(pl.Int64) + 2**31  # days since 1970, made positive
-    max_end = ((rank * 2**32 + day).cum_max() - rank * 2**32 - 2**31).cast(pl.Int32).cast(pl.Date)
-    ip = ip.with_columns(_max_end=max_end)
-    # a person's first stay always holds the maximum, so filling forward never crosses to the next person
-    holds = pl.col("enddate") == pl.col("_max_end")
+    holds = pl.col("enddate") == pl.col("enddate").cum_max().over("_pk")
     return ip.with_columns(
-        _max_id=pl.when(holds).then(pl.col("setl_id")).forward_fill(),
-        _max_begin=pl.when(holds).then(pl.col("begndate")).forward_fill(),
+        _max_end=pl.col("enddate").cum_max().over("_pk"),
+        _max_id=pl.when(holds).then(pl.col("setl_id")).forward_fill().over("_pk"),
+        _max_begin=pl.when(holds).then(pl.col("begndate")).forward_fill().over("_pk"),
     )
 
 
-def _previous(col: str, by: list[str]) -> pl.Expr:
-    """``col`` of the previous row of the same ``by`` group (null on the group's first row), for a
-    frame sorted by ``by``: a shift, no window per group."""
-    same = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in by]).fill_null(False)
-    return pl.when(same).then(pl.col(col).shift(1))
-
-
 def overlapping_stays(stays: pl.DataFrame) -> pl.DataFrame:
-    prev = {c: _previous(c, ["_pk"]) for c in ("_max_end", "_max_id", "_max_begin")}
+    prev = {c: pl.col(c).shift(1).over("_pk") for c in ("_max_end", "_max_id", "_max_begin")}
     hit = stays.with_columns(**{f"_prev{c}": e for c, e in prev.items()}).filter(pl.col("begndate") < pl.col("_prev_max_end"))
     return _flag(
         hit, "overlapping_stays", pl.col("_prev_max_id"), "", "audit.review",
@@ -139,7 +126,7 @@ def outpatient_in_stay(w: pl.DataFrame, stays: pl.DataFrame) -> pl.DataFrame:
 def quick_readmission(stays: pl.DataFrame, days: int) -> pl.DataFrame:
     by = ["_pk", "hospital_code"]
     s = stays.sort(*by, "begndate", "enddate", "setl_id").with_columns(
-        _prev_end=_previous("enddate", by), _prev_id=_previous("setl_id", by),
+        _prev_end=pl.col("enddate").shift(1).over(by), _prev_id=pl.col("setl_id").shift(1).over(by),
     ).with_columns(_gap=(pl.col("begndate") - pl.col("_prev_end")).dt.total_days())
     hit = s.filter((pl.col("_gap") >= 0) & (pl.col("_gap") <= days))
     return _flag(
