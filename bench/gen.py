@@ -1,7 +1,7 @@
 """Write synthetic claims to Parquet (used by bench.run; usable alone).
 
     python -m bench.gen --claims N --out claims.parquet [--people M] [--seed S]
-                        [--year 2021] [--months 1-12] [--setl-start K]
+                        [--year 2021] [--months 1-12] [--setl-start K] [--area 341721]
 
 Writes to a temporary name and renames, so an interrupted run never leaves a half file that a
 later run would take for a cached one.
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--year", type=int, default=2021)
     ap.add_argument("--months", default="all", help="'all', a month '3' or a range '1-11'")
     ap.add_argument("--setl-start", type=int, default=0)
+    ap.add_argument("--area", default="341721", help="6-digit area code: the prefix of person and settlement ids")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     df = generate_claims(args.claims, args.people, year=args.year, month=months(args.months),
-                         seed=args.seed, setl_start=args.setl_start)
+                         seed=args.seed, setl_start=args.setl_start, area=args.area)
     t_gen = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + f".tmp{os.getpid()}")

@@ -111,7 +111,7 @@ def settle_files(
         try:
             claims = read.take_claims()
             if isinstance(claims, SpilledClaims):  # a one-off run needs no closing balances
-                settlement = settle_buckets(claims, book, sink=sink, roster=roster, closing=False)
+                settlement = settle_buckets(claims, book, sink=sink, roster=roster, closing=False, after_bucket=totals.seal)
             else:
                 settlement = settle_claims(claims, book, sink=sink, roster=roster)
             del claims

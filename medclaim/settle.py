@@ -115,8 +115,9 @@ def reject_unusable_reported(frame: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
 
 
 #: Claims settled per engine pass.  People never straddle two chunks, so each chunk is an
-#: independent settlement; chunking bounds the memory of the wide intermediate frame.
-CHUNK_ROWS = 500_000
+#: independent settlement; chunking bounds the memory of the wide intermediate frame (measured on
+#: 1M claims: 500,000 → 1.6 GiB peak, 250,000 → 1.1 GiB, 125,000 → 0.9 GiB, the same CPU time).
+CHUNK_ROWS = 200_000
 #: Environment variable that overrides ``CHUNK_ROWS`` (tuning, and tests of multi-chunk months).
 CHUNK_ROWS_ENV = "MEDCLAIM_CHUNK_ROWS"
 
@@ -237,6 +238,7 @@ def settle_buckets(
     roster: Roster | None = None,
     screen: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]] | None = None,
     closing: bool = True,
+    after_bucket: Callable[[], None] | None = None,
 ) -> Settlement:
     """``settle_claims`` of claims spilled to person buckets (``medclaim.io.spill``), one bucket at
     a time: a bucket holds whole persons, so each is an independent settlement, opening from the
@@ -245,7 +247,8 @@ def settle_buckets(
 
     ``screen``: takes a bucket's claims, returns (those to settle, rows it rejects) — a ledger run
     sets aside claims it already holds.  ``closing=False``: the run needs no closing balances
-    (``--out``), so none are kept (one row per person-year adds up on a large run)."""
+    (``--out``), so none are kept (one row per person-year adds up on a large run).
+    ``after_bucket``: called when a bucket's persons are done (e.g. ``SummaryAccumulator.seal``)."""
     own_openings: dict[int, pl.DataFrame] = {}
     if openings is not None and openings.height:
         keyed = openings.with_columns(spilled.bucket_expr().alias("_bucket"))
@@ -267,6 +270,8 @@ def settle_buckets(
             closings.append(part.closing)
         if sink is None:
             ledgers.append(part.ledger)
+        if after_bucket is not None:
+            after_bucket()
     new = pl.concat(closings, how="diagonal_relaxed") if closings else None
     balances = merge_balances(openings, new) if new is not None else openings
     return Settlement(

@@ -60,6 +60,13 @@ class SummaryAccumulator:
         for k, v in counts.items():
             self.counted[k] = self.counted.get(k, 0) + v
 
+    def seal(self) -> None:
+        """The person-years seen so far will not be seen again (a spilled run has settled one
+        bucket of persons): keep their sums and counts, not one row per person-year."""
+        groups, counts = self.partial()
+        self.groups, self.people = [], []
+        self.merge_partial(groups, counts)
+
     def _people(self) -> pl.DataFrame | None:
         return pl.concat(self.people, how="diagonal").group_by("psn_no", "year").agg(pl.all().any()) if self.people else None
 
