@@ -54,7 +54,7 @@ SpillDir = Annotated[
         help="Where an input larger than memory is spilled: claims beyond 2,000,000 (MEDCLAIM_SPILL_ROWS) are parsed "
         "into person buckets in a scratch directory made here and settled bucket by bucket, so memory stays bounded "
         "whatever the input's size; removed when the run ends. Default: MEDCLAIM_SPILL_DIR, else the system's "
-        "temporary directory (TMPDIR). Needs free space of about a third of the input's Parquet size per 10M claims.",
+        "temporary directory (TMPDIR). Needs about 65 MB of free space per million claims.",
     ),
 ]
 Encoding = Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030, gbk, utf-16); detected if omitted.")]

@@ -2,7 +2,7 @@
 
 A run whose input holds more rows than ``spill_rows`` (``$MEDCLAIM_SPILL_ROWS``, default
 ``SPILL_ROWS``) does not keep its parsed claims in memory: each batch the reader parses is split
-by person into ``buckets`` Parquet files in a scratch directory (``--spill-dir``,
+by person into ``buckets`` Arrow IPC files (lz4) in a scratch directory (``--spill-dir``,
 ``$MEDCLAIM_SPILL_DIR``, else the system's temporary directory).  Settlement then takes one bucket
 at a time (``medclaim.settle.settle_claims`` accepts ``SpilledClaims``).
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 #: Claims held in memory at most; an input with more rows is spilled to buckets of about this size.
 SPILL_ROWS = 2_000_000
@@ -35,7 +35,7 @@ SPILL_DIR_ENV = "MEDCLAIM_SPILL_DIR"
 #: must be a contiguous range of that hash for the buckets' order to be the settlement order.
 PERSON_HASH_SEED = 20210426
 _MAX_BUCKET_BITS = 12  # 4096 buckets: 8 billion claims at the default size
-#: Scratch files are written fast and read once: lz4, as the ledger (``medclaim.parquet``).
+#: Scratch files are written once and read once: Arrow IPC (no encoding to do) with lz4 frames.
 _COMPRESSION = "lz4"
 
 
@@ -110,7 +110,7 @@ class SpilledClaims:
         path = self.files[bucket]
         if not path.exists():
             return pl.DataFrame(schema=self.schema)
-        return pl.read_parquet(path).cast(dict(self.schema))  # type: ignore[arg-type]
+        return pl.read_ipc(path, memory_map=False).cast(dict(self.schema))  # type: ignore[arg-type]
 
     def note(self) -> dict:
         """What the summary and the manifest say about it."""
@@ -132,9 +132,10 @@ class SpillWriter:
             raise OSError(exc.errno, f"cannot make a scratch directory for the claims in {parent} ({exc.strerror}); "
                           f"choose another with --spill-dir or ${SPILL_DIR_ENV}") from exc
         self.spilled = SpilledClaims(directory, bits, schema, 0,
-                                     [directory / f"bucket-{b:04d}.parquet" for b in range(1 << bits)])
+                                     [directory / f"bucket-{b:04d}.arrow" for b in range(1 << bits)])
         self._arrow = pl.DataFrame(schema=schema).to_arrow().schema
-        self._writers: dict[int, pq.ParquetWriter] = {}
+        self._writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        self._options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
 
     def add(self, claims: pl.DataFrame) -> None:
         s = self.spilled
@@ -143,7 +144,7 @@ class SpillWriter:
         for (bucket,), part in keyed.partition_by("_bucket", as_dict=True, include_key=False).items():
             writer = self._writers.get(int(bucket))
             if writer is None:
-                writer = self._writers[int(bucket)] = pq.ParquetWriter(s.files[int(bucket)], self._arrow, compression=_COMPRESSION)
+                writer = self._writers[int(bucket)] = pa.ipc.new_file(s.files[int(bucket)], self._arrow, options=self._options)
             table = part.to_arrow()
             writer.write_table(table if table.schema == self._arrow else table.cast(self._arrow))
         s.rows += frame.height
