@@ -134,7 +134,7 @@ def test_a_failed_run_removes_its_scratch_files(inputs, tmp_path, monkeypatch):
     monkeypatch.setattr(settle_module, "settle_claims", broken)
     with pytest.raises(RuntimeError):
         settle_files([inputs["parquet"]], RULES, tmp_path / "out", read_options=ReadOptions(spill=SpillOptions(directory=scratch)))
-    assert seen and seen[0][0] == "bucket-0000.parquet"  # it did spill
+    assert seen and seen[0][0] == "bucket-0000.arrow"  # it did spill
     assert list(scratch.iterdir()) == []
     assert not (tmp_path / "out" / "ledger.parquet").exists()
 
