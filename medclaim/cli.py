@@ -138,6 +138,8 @@ def guarded(fn):
             status = fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except KeyboardInterrupt as e:  # a library's own SIGINT handler (pyspark's) raised it
+            raise failures.Interrupted() from e
         except RuleSetError as e:
             for p in e.problems:
                 out.error(p)
@@ -341,10 +343,14 @@ def run() -> None:
     # output piped into `head` and closed early: end quietly, as Unix tools do (the ledger's
     # commit protocol makes being killed at any point safe)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Ctrl-C: status 130 and one line (the framework's own handling says "Aborted!" with status 1)
+    signal.signal(signal.SIGINT, failures.on_sigint)
     sys.unraisablehook = failures.quiet_unraisable
     try:
         app()
         status = 0
+    except (failures.Interrupted, KeyboardInterrupt):
+        status = failures.interrupted()
     except SystemExit as e:
         status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if not isinstance(e.code, (int, type(None))):

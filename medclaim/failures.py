@@ -7,7 +7,13 @@
   ``BaseException`` that is not an ``Exception``, and it must never fall through to a status that
   means success or partial success.
 
-``KeyboardInterrupt`` and ``SystemExit`` are left to the command-line framework.
+* Ctrl-C (SIGINT) is the user asking the command to stop: status 130, one line, no traceback.  The
+  signal raises ``Interrupted`` rather than ``KeyboardInterrupt``, which the command-line
+  framework would turn into "Aborted!" and status 1 — the status of a run that rejected rows.  A
+  ledger run stopped this way is left as a killed one is (the commit protocol: the run is in the
+  ledger whole or not at all; the next run sets its uncommitted files aside).
+
+``SystemExit`` is left to the command-line framework.
 """
 
 from __future__ import annotations
@@ -120,9 +126,32 @@ def internal_error_message(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}: {first}){where} — please report it"
 
 
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT): the user stopped the command (``on_sigint`` raises it)."""
+
+
+INTERRUPTED = ("interrupted (Ctrl-C) — the command stopped before it finished; a --ledger run is in the ledger "
+               "whole or not at all (the next run sets aside what this one left; `medclaim ledger verify` checks it)")
+
+
+def on_sigint(signum: int, frame: object) -> None:
+    """The SIGINT handler of the ``medclaim`` program."""
+    raise Interrupted()
+
+
+def interrupted() -> Exit:
+    """Say that the command was interrupted, once (a second Ctrl-C while exiting is ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    safe_log(logging.WARNING, INTERRUPTED)
+    print_error(INTERRUPTED)
+    return Exit.INTERRUPTED
+
+
 def is_failure(exc: BaseException) -> bool:
     """Everything but the ways a process is asked to stop."""
-    return not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
+    return not isinstance(exc, (KeyboardInterrupt, Interrupted, SystemExit, GeneratorExit))
 
 
 def status_for(exc: BaseException, where: list[Path | None] | None = None) -> tuple[Exit, str]:

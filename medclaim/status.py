@@ -20,6 +20,7 @@ class Exit(IntEnum):
     AUDIT_FINDINGS = 11  # audit: a reported amount differs from the rules, or a review rule flagged a claim
     MACHINE_REFUSED = 12  # the machine refused a read or write: disk full, read-only, permission denied
     INTERNAL = 70  # a bug: please report it with the log
+    INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT; 128 + 2, as shells report it): not 1, which means rows were rejected
 
 
 DESCRIPTIONS = {
@@ -37,4 +38,5 @@ DESCRIPTIONS = {
     Exit.AUDIT_FINDINGS: "audit: differences or review flags found (see differences.csv, flags.csv)",
     Exit.MACHINE_REFUSED: "the machine refused a read or write (disk full, read-only, permission denied); the message names the path",
     Exit.INTERNAL: "internal error (a bug)",
+    Exit.INTERRUPTED: "interrupted (Ctrl-C): a ledger keeps the run whole or not at all",
 }

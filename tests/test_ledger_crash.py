@@ -5,6 +5,7 @@
   what the killed one left and completes.
 * A run killed at each step of the commit protocol (``MEDCLAIM_CRASH_AT``) likewise.
 * A second run on a locked ledger exits with status 6 at once, or waits with ``--wait``.
+* Ctrl-C (SIGINT) ends a run with status 130 and leaves the ledger as a kill at that moment would.
 """
 
 from __future__ import annotations
@@ -197,3 +198,57 @@ def test_concurrent_runs_never_interleave(months):
     assert same(snapshot(work), months["snap_after"])
     head = json.loads((work / "HEAD.json").read_text())
     assert head["run"] == 2
+
+
+# ------------------------------------------------------------------ Ctrl-C (SIGINT)
+
+
+def ledger_verify(d: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([MEDCLAIM, "ledger", "verify", "--ledger", str(d)], capture_output=True, text=True, timeout=300)
+
+
+def test_ctrl_c_mid_run_exits_130_and_leaves_the_ledger_as_before(months):
+    """A real SIGINT from outside while the month is settled chunk by chunk: status 130 (not the
+    framework's "Aborted!" and 1, which means rows were rejected), one line, the ledger as before."""
+    work = fresh_copy(months, "sigint")
+    env = dict(os.environ, MEDCLAIM_CHUNK_ROWS="3000")  # many chunks: the part is being written long before the end
+    proc = subprocess.Popen(settle_argv(months["jul"], work), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not list((work / "parts").glob(f".*{store.TMP_MARK}*")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before its part file was started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == Exit.INTERRUPTED, err
+    assert err.startswith("error: interrupted (Ctrl-C)") and len(err.splitlines()) == 1, err
+    assert same(snapshot(work), months["snap_before"])
+    assert not [p for p in work.rglob("*") if store.TMP_MARK in p.name]  # the half-written part went with the run
+    verify = ledger_verify(work)
+    assert verify.returncode == Exit.OK, verify.stdout + verify.stderr
+    assert subprocess.run(settle_argv(months["jul"], work)).returncode == Exit.OK
+    assert same(snapshot(work), months["snap_after"])
+
+
+@pytest.mark.parametrize("point, expect", [("after-part", "before"), ("after-commit", "after")])
+def test_ctrl_c_during_the_commit_leaves_what_a_kill_leaves(months, point, expect):
+    """Ctrl-C at a step of the commit protocol: status 130, and the ledger as a kill there leaves
+    it — before the run (its part already renamed: the next run moves it into uncommitted/ and
+    says so) or after it."""
+    work = fresh_copy(months, f"sigint-{point}")
+    env = dict(os.environ, MEDCLAIM_CRASH_AT=point, MEDCLAIM_CRASH_SIGNAL="INT")
+    p = subprocess.run(settle_argv(months["jul"], work), env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == Exit.INTERRUPTED, p.stderr
+    assert "interrupted (Ctrl-C)" in p.stderr and "Traceback" not in p.stderr
+    assert same(snapshot(work), months[f"snap_{expect}"])
+    verify = ledger_verify(work)
+    assert verify.returncode == Exit.OK, verify.stdout + verify.stderr
+    nxt = subprocess.run(settle_argv(months["jul"], work)[:-1], capture_output=True, text=True, timeout=300)  # not --quiet
+    if expect == "before":
+        assert nxt.returncode == Exit.OK, nxt.stderr
+        assert "did not commit were moved to" in nxt.stderr
+        kept = [p.relative_to(work).parts[2:] for p in (work / "uncommitted").rglob("*") if p.is_file()]
+        assert ("parts", "run-000002.parquet") in kept
+    else:
+        assert nxt.returncode == Exit.NOTHING_NEW, nxt.stderr
+    assert same(snapshot(work), months["snap_after"])
+    assert ledger_verify(work).returncode == Exit.OK

@@ -148,3 +148,13 @@ def test_shell_completion_completes_commands_and_options():
     out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["--headers"]
     assert "--install-completion" in CliRunner().invoke(app, ["--help"]).output
+
+
+def test_every_exit_status_is_documented_in_the_readme_and_in_help():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    help_text = " ".join(CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output.split())
+    for status in Exit:
+        assert status in DESCRIPTIONS, status
+        assert f"\n| {int(status)} |" in readme, status
+        assert f"{int(status)} {DESCRIPTIONS[status].split()[0]}" in help_text, status
+    assert "130 interrupted (Ctrl-C)" in help_text

@@ -110,9 +110,10 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def crash_point(name: str) -> None:
-    """Test hook: ``MEDCLAIM_CRASH_AT=name`` kills the process here (as ``kill -9`` would)."""
+    """Test hook: ``MEDCLAIM_CRASH_AT=name`` kills the process here (as ``kill -9`` would), or
+    with ``MEDCLAIM_CRASH_SIGNAL=INT`` interrupts it here (as Ctrl-C would)."""
     if os.environ.get("MEDCLAIM_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGINT if os.environ.get("MEDCLAIM_CRASH_SIGNAL") == "INT" else signal.SIGKILL)
 
 
 def part_name(run: int, partition: int | None = None) -> str:
