@@ -99,7 +99,7 @@ def explain(
     rejected: list[dict] = []
     try:
         if ledger is not None:
-            rows = ex.person_rows_from_ledger(ledger, psn_no)
+            rows = person_rows(ledger, psn_no)
             where = str(ledger)
             chosen = ex.choose_year(rows, psn_no, year, where, show_ids, claim)
             ids = rows.filter(rows["year"] == chosen)["ruleset_id"].to_list()
@@ -130,3 +130,17 @@ def explain(
         o.result(ex.render_rich(doc, labels), ex.render_plain(doc, labels))
     log.info("explained person %s, year %s: %d claim(s) from %s", who, chosen, len(doc["claims"]), where)
     return Exit.OK
+
+
+def person_rows(ledger: Path, psn_no: str):
+    """The person's ledger rows; a part changed in place, which fails the read, is named (exit 9)."""
+    import polars as pl
+
+    from . import explain as ex
+    from .store import raise_if_damaged
+
+    try:
+        return ex.person_rows_from_ledger(ledger, psn_no)
+    except (OSError, pl.exceptions.PolarsError):
+        raise_if_damaged(ledger)
+        raise

@@ -166,19 +166,34 @@ def remove_temporaries(inv: Inventory) -> None:
 # ------------------------------------------------------------------ the files HEAD names
 
 
+def _fix(what: str) -> str:
+    """The recovery of a damaged file (docs/ledger.md, "Damage and recovery")."""
+    return ("run `medclaim ledger rebuild` to recompute it from the entries" if what == "accumulator"
+            else "restore it from a backup")
+
+
+def check_present(root: Path, ref, what: str) -> list[str]:
+    """A file HEAD names: present and of its recorded size — a stat, cheap enough for every reader."""
+    from .store import HEAD_FILE
+
+    p = root / ref.file
+    if not p.is_file():
+        return [f"{ref.file}: missing ({what} named by {HEAD_FILE}) — {_fix(what)}"]
+    size = p.stat().st_size
+    if getattr(ref, "bytes", None) is not None and size != ref.bytes:
+        return [f"{ref.file}: the {what} was truncated or changed ({size:,} bytes ≠ {ref.bytes:,} recorded in {HEAD_FILE}, "
+                f"so its sha256 cannot match) — {_fix(what)}"]
+    return []
+
+
 def check_file(root: Path, ref, what: str) -> list[str]:
     """A file HEAD names: present, of its recorded size, sha256 and row count (Parquet footer)."""
     from .store import HEAD_FILE, sha256_file
 
-    p = root / ref.file
-    fix = ("run `medclaim ledger rebuild` to recompute it from the entries" if what == "accumulator"
-           else "restore it from a backup")
-    if not p.is_file():
-        return [f"{ref.file}: missing ({what} named by {HEAD_FILE}) — {fix}"]
-    size = p.stat().st_size
-    if getattr(ref, "bytes", None) is not None and size != ref.bytes:
-        return [f"{ref.file}: the {what} was truncated or changed ({size:,} bytes ≠ {ref.bytes:,} recorded in {HEAD_FILE}, "
-                f"so its sha256 cannot match) — {fix}"]
+    problems = check_present(root, ref, what)
+    if problems:
+        return problems
+    p, fix = root / ref.file, _fix(what)
     digest = sha256_file(p)
     if digest != ref.sha256:
         return [f"{ref.file}: the {what} was changed or damaged (sha256 {digest[:12]}… ≠ {ref.sha256[:12]}… recorded in "

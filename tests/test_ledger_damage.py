@@ -136,6 +136,32 @@ def test_a_truncated_file_is_named(ledger, which):
     assert v.exit_code == Exit.LEDGER_CORRUPT and rel in v.output and "Traceback" not in v.output
 
 
+@pytest.mark.parametrize("damage", ["truncated", "changed in place"])
+@pytest.mark.parametrize("command", ["explain", "report"])
+def test_explain_and_report_name_a_damaged_part(ledger, tmp_path, command, damage):
+    """Readers name the damaged part and its recovery (exit 9) as settle and verify do — not a
+    Parquet reader's error without a file name, an internal error or "give a --ledger directory"."""
+    head = store.read_head(ledger)
+    rel = head.parts[0].file
+    p = ledger / rel
+    data = bytearray(p.read_bytes())
+    if damage == "truncated":
+        p.write_bytes(bytes(data[: len(data) // 2]))
+        says = "truncated"
+    else:  # same size, the Parquet footer overwritten: only the sha256 tells
+        data[-60:-8] = bytes(52)
+        p.write_bytes(bytes(data))
+        says = "sha256"
+    before = files(ledger)
+    person = pl.read_parquet(ledger / head.parts[1].file)["psn_no"][0]
+    argv = ["explain", person, "--ledger", ledger] if command == "explain" else ["report", "--ledger", ledger, "--out", tmp_path / "r"]
+    r = run(*argv)
+    assert r.exit_code == Exit.LEDGER_CORRUPT, r.output
+    assert f"{ledger}: a damaged ledger — {rel}" in r.output and says in r.output and "restore it from a backup" in r.output
+    assert "Traceback" not in r.output and "internal error" not in r.output and "give a --ledger" not in r.output
+    assert files(ledger) == before
+
+
 def test_a_stale_accumulator_is_refused_before_anything_is_paid(ledger, two_runs):
     """The accumulator of run 1 put in place of run 2's, with HEAD made to agree with it: the
     checksums match, but its totals do not add up to the parts — the month would be paid from

@@ -15,9 +15,10 @@ from typing import Any
 
 import polars as pl
 
+from ..failures import refusal_errno
 from ..money import BP
 from ..rules import BENEFIT_CLASSES, EXCLUDED, FUNDS, PLACES, RuleSet, Target
-from ..store import LedgerError, scan_ledger
+from ..store import LedgerCorrupt, LedgerError, raise_if_damaged, scan_ledger
 
 #: The four layers of a claim's cost: three funds and the patient (they add up to medfee_sumamt).
 LAYERS = ["hifp_pay", "hifmi_pay", "maf_pay", "psn_part_amt"]
@@ -41,14 +42,25 @@ def rate_bp(num: int, den: int) -> int | None:
 
 
 def load_entries(ledger: Path, year: int | None) -> tuple[pl.DataFrame, int, list[int]]:
-    """The ledger entries of the benefit year (the latest year when none is given), narrow columns."""
+    """The ledger entries of the benefit year (the latest year when none is given), narrow columns.
+
+    A damaged ledger directory is refused naming the damaged file (``LedgerCorrupt``, exit 9)."""
     try:
-        lf = scan_ledger(ledger)
-        names = lf.collect_schema().names()
+        return year_entries(ledger, year)
+    except LedgerCorrupt:
+        raise
     except LedgerError as e:
         raise ReportError(f"{e} — give --ledger a ledger directory or the --out directory of a settle run") from None
     except (OSError, pl.exceptions.PolarsError) as e:
+        if refusal_errno(e) is not None:
+            raise  # the machine refused the read: status 12, naming the path
+        raise_if_damaged(ledger)  # a part changed in place fails the read: name it
         raise ReportError(f"{ledger}: cannot read the ledger ({e}) — give a --ledger directory or the --out directory of a settle run") from None
+
+
+def year_entries(ledger: Path, year: int | None) -> tuple[pl.DataFrame, int, list[int]]:
+    lf = scan_ledger(ledger)
+    names = lf.collect_schema().names()
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise ReportError(

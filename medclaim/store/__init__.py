@@ -63,8 +63,10 @@ from .layout import (  # noqa: F401
 )
 from .read import (  # noqa: F401
     check_ledger_dir,
+    check_parts,
     list_runs,
     part_paths,
+    raise_if_damaged,
     read_accumulator,
     read_ledger,
     scan_ledger,

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from .layout import HEAD_FILE, Head, NotALedger, part_run, read_head, run_dir_name
+from .layout import HEAD_FILE, Head, LedgerCorrupt, NotALedger, part_run, read_head, run_dir_name
 
 
 # ------------------------------------------------------------------ reading
@@ -59,14 +59,38 @@ def scan_parts(root: Path, head: Head, columns: list[str] | None = None) -> pl.L
     return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
 
+def check_parts(root: Path, head: Head, thorough: bool = False) -> None:
+    """Raise ``LedgerCorrupt`` (exit 9) naming each part HEAD names that is missing or truncated
+    (``thorough``: or changed — sha256 and rows), with its recovery, before a Parquet reader fails
+    on it without saying which file it was."""
+    from .. import ledger_check
+
+    check = ledger_check.check_file if thorough else ledger_check.check_present
+    problems = [p for ref in head.parts for p in check(root, ref, "part")]
+    if problems:
+        raise LedgerCorrupt([f"{root}: a damaged ledger — {problems[0]}", *problems[1:]])
+
+
+def raise_if_damaged(path: str | Path) -> None:
+    """After reading a ledger failed: raise ``LedgerCorrupt`` naming the damaged part if the
+    ledger directory holds one (the full check); return if not, so the caller reports the failure."""
+    path = Path(path)
+    if path.is_dir() and (head := read_head(path)) is not None:
+        check_parts(path, head, thorough=True)
+
+
 def scan_ledger(path: str | Path) -> pl.LazyFrame:
     """Every committed entry of a ledger directory (``--ledger``), or the ledger.parquet of an ``--out``
-    directory, or a ledger Parquet file itself.  Entries are in settlement order within each run."""
+    directory, or a ledger Parquet file itself.  Entries are in settlement order within each run.
+
+    A part of a ledger directory that is missing or truncated is named at once (``check_parts``);
+    one changed in place is found by ``raise_if_damaged`` when reading it fails."""
     path = Path(path)
     if path.is_file():
         return pl.scan_parquet(path)
     head = read_head(path)
     if head is not None:
+        check_parts(path, head)
         return scan_parts(path, head)
     if (path / "ledger.parquet").exists():
         return pl.scan_parquet(path / "ledger.parquet")
