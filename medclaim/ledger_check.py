@@ -103,6 +103,8 @@ def inventory(root: Path) -> Inventory:
                 inv.run_dirs[int(m.group(1))] = p
                 if (p / COMMITTED).is_file():
                     inv.committed.add(int(m.group(1)))
+                # a run killed while writing one of its files (rejects.csv, the commit record …)
+                inv.temporaries += [f for f in p.iterdir() if TMP_MARK in f.name]
     for p in root.glob("accumulator-*.parquet"):
         m = re.fullmatch(r"accumulator-(\d+)\.parquet", p.name)
         if m:

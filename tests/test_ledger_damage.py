@@ -136,6 +136,21 @@ def test_a_truncated_file_is_named(ledger, which):
     assert v.exit_code == Exit.LEDGER_CORRUPT and rel in v.output and "Traceback" not in v.output
 
 
+def test_a_temporary_file_inside_a_killed_runs_directory_is_removed_not_set_aside(ledger):
+    """A run killed while writing a file of its runs/ directory: the next run removes that
+    temporary file and moves the rest of the run aside (temporaries are never kept)."""
+    run_dir = ledger / "runs" / "run-000003"
+    run_dir.mkdir()
+    (run_dir / "manifest.json").write_text("{}", encoding="utf-8")
+    (run_dir / f".rejects.csv{store.TMP_MARK}4242").write_text("half a file", encoding="utf-8")
+    with store.Ledger.open(ledger) as lg:
+        assert any("did not commit were moved to" in n for n in lg.notes)
+    assert not [p for p in ledger.rglob("*") if store.TMP_MARK in p.name]
+    kept = [p.relative_to(ledger).parts[2:] for p in (ledger / "uncommitted").rglob("*") if p.is_file()]
+    assert kept == [("runs", "run-000003", "manifest.json")]
+    assert store.verify(ledger) == []
+
+
 @pytest.mark.parametrize("damage", ["truncated", "changed in place"])
 @pytest.mark.parametrize("command", ["explain", "report"])
 def test_explain_and_report_name_a_damaged_part(ledger, tmp_path, command, damage):
