@@ -70,7 +70,7 @@ def _base(ledger: pl.DataFrame) -> pl.DataFrame:
     return w
 
 
-def _flag(frame: pl.DataFrame, code: str, linked: pl.Expr, parameters: str, key: str, message: pl.Expr) -> pl.DataFrame:
+def _flag(frame: pl.LazyFrame, code: str, linked: pl.Expr, parameters: str, key: str, message: pl.Expr) -> pl.LazyFrame:
     return frame.select(
         pl.lit(code).alias("code"),
         "setl_id", "psn_no", "hospital_code", "hospital_name", "benefit_class", "begndate", "enddate", "medfee_sumamt",
@@ -85,7 +85,7 @@ def _date(col: str) -> pl.Expr:
     return pl.col(col).dt.to_string("%Y-%m-%d")
 
 
-def _stays(w: pl.DataFrame) -> pl.DataFrame:
+def _stays(w: pl.LazyFrame) -> pl.LazyFrame:
     """Inpatient stays by person and admission date, with the latest discharge of the person's
     stays so far (``_max_end``) and the stay it belongs to (``_max_id``, ``_max_begin``)."""
     ip = w.filter(pl.col("benefit_class") == "inpatient").sort("_pk", "begndate", "enddate", "setl_id")
@@ -97,7 +97,7 @@ def _stays(w: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def overlapping_stays(stays: pl.DataFrame) -> pl.DataFrame:
+def overlapping_stays(stays: pl.LazyFrame) -> pl.LazyFrame:
     prev = {c: pl.col(c).shift(1).over("_pk") for c in ("_max_end", "_max_id", "_max_begin")}
     hit = stays.with_columns(**{f"_prev{c}": e for c, e in prev.items()}).filter(pl.col("begndate") < pl.col("_prev_max_end"))
     return _flag(
@@ -107,10 +107,8 @@ def overlapping_stays(stays: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def outpatient_in_stay(w: pl.DataFrame, stays: pl.DataFrame) -> pl.DataFrame:
+def outpatient_in_stay(w: pl.LazyFrame, stays: pl.LazyFrame) -> pl.LazyFrame:
     visits = w.filter(pl.col("benefit_class").is_in(OUTPATIENT_IN_STAY_CLASSES)).sort("begndate")
-    if visits.height == 0 or stays.height == 0:
-        return pl.DataFrame(schema=FLAG_SCHEMA)
     right = stays.select("_pk", pl.col("begndate").alias("_stay_begin"), "_max_end", "_max_id", "_max_begin").sort("_stay_begin")
     joined = visits.join_asof(
         right, left_on="begndate", right_on="_stay_begin", by="_pk", strategy="backward", allow_exact_matches=False, check_sortedness=False,
@@ -123,7 +121,7 @@ def outpatient_in_stay(w: pl.DataFrame, stays: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def quick_readmission(stays: pl.DataFrame, days: int) -> pl.DataFrame:
+def quick_readmission(stays: pl.LazyFrame, days: int) -> pl.LazyFrame:
     by = ["_pk", "hospital_code"]
     s = stays.sort(*by, "begndate", "enddate", "setl_id").with_columns(
         _prev_end=pl.col("enddate").shift(1).over(by), _prev_id=pl.col("setl_id").shift(1).over(by),
@@ -136,7 +134,7 @@ def quick_readmission(stays: pl.DataFrame, days: int) -> pl.DataFrame:
     )
 
 
-def same_day_repeat(w: pl.DataFrame, most: int) -> pl.DataFrame:
+def same_day_repeat(w: pl.LazyFrame, most: int) -> pl.LazyFrame:
     by = ["_pk", "hospital_code", "enddate"]
     # count on every claim, list the linked ids only for the few groups that are flagged
     hit = w.with_columns(_n=pl.len().over(by)).filter(pl.col("_n") > most)
@@ -147,7 +145,7 @@ def same_day_repeat(w: pl.DataFrame, most: int) -> pl.DataFrame:
     )
 
 
-def zero_day_stay(w: pl.DataFrame, min_days: int) -> pl.DataFrame:
+def zero_day_stay(w: pl.LazyFrame, min_days: int) -> pl.LazyFrame:
     days = (pl.col("enddate") - pl.col("begndate")).dt.total_days()
     hit = w.filter((pl.col("benefit_class") == "inpatient") & (days < min_days)).with_columns(_days=days)
     return _flag(
@@ -156,7 +154,7 @@ def zero_day_stay(w: pl.DataFrame, min_days: int) -> pl.DataFrame:
     )
 
 
-def cost_outlier(w: pl.DataFrame, k: float, min_peers: int) -> pl.DataFrame:
+def cost_outlier(w: pl.LazyFrame, k: float, min_peers: int) -> pl.LazyFrame:
     from ..money import fen_to_yuan_expr
 
     by = ["benefit_class", "tier"]
@@ -176,7 +174,7 @@ def cost_outlier(w: pl.DataFrame, k: float, min_peers: int) -> pl.DataFrame:
     )
 
 
-def frequent_outpatient(w: pl.DataFrame, most: int, classes: list[str]) -> pl.DataFrame:
+def frequent_outpatient(w: pl.LazyFrame, most: int, classes: list[str]) -> pl.LazyFrame:
     by = ["_pk", "_month"]
     month = pl.col("begndate").dt.year().cast(pl.Int32) * 12 + pl.col("begndate").dt.month().cast(pl.Int32)
     s = (
@@ -197,9 +195,11 @@ def frequent_outpatient(w: pl.DataFrame, most: int, classes: list[str]) -> pl.Da
 
 def review_flags(ledger: pl.DataFrame, p: ReviewRules) -> pl.DataFrame:
     """Every review rule over the settled claims; one row per flag, in code order."""
-    w = _base(ledger)
+    # the seven rules as one set of lazy queries collected together: polars runs them side by side
+    # and computes the stays they share once
+    w = _base(ledger).lazy()
     stays = _stays(w)
-    parts = [
+    parts = pl.collect_all([
         overlapping_stays(stays),
         outpatient_in_stay(w, stays),
         quick_readmission(stays, p.readmission_days),
@@ -207,7 +207,7 @@ def review_flags(ledger: pl.DataFrame, p: ReviewRules) -> pl.DataFrame:
         zero_day_stay(w, p.min_stay_days),
         cost_outlier(w, p.outlier_k, p.outlier_min_peers),
         frequent_outpatient(w, p.outpatient_visits_per_month, p.outpatient_classes),
-    ]
+    ])
     return pl.concat(parts).sort("code", "psn_no", "begndate", "setl_id")
 
 
