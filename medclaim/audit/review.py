@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..person import person_hash
 from .params import ReviewRules
 
 FLAG_SCHEMA = {
@@ -63,7 +64,7 @@ def _base(ledger: pl.DataFrame) -> pl.DataFrame:
         "setl_id", "psn_no", *hospital_columns(ledger), "benefit_class", "begndate", "enddate", "medfee_sumamt",
         pl.col("tier").cast(pl.String),
         # sorting and grouping on a 64-bit hash of the person id is much cheaper than on the string
-        _pk=pl.col("psn_no").hash(seed=20210426),
+        _pk=person_hash(pl.col("psn_no")),
     ).collect()
     if w.select(pl.col("_pk").n_unique() != pl.col("psn_no").n_unique()).item():
         w = w.with_columns(_pk=pl.col("psn_no"))  # two people share a hash: group on the id itself

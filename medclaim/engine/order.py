@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..annual import RUN_START, last_in_run
+from ..person import person_hash
 from ..rules import BENEFIT_CLASSES, EXCLUDED, PLACES, RuleSet
 
 I64 = pl.Int64
@@ -132,7 +133,7 @@ def order_claims(lf: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
     ``run_start`` marks each person-year's first claim.  A hash collision between two people is
     detected (``psn_hash_collision``) and the caller re-sorts on the string.
     """
-    lf = with_entry_defaults(lf).with_columns(year=benefit_year(rs), psn_key=pl.col("psn_no").hash(seed=20210426))
+    lf = with_entry_defaults(lf).with_columns(year=benefit_year(rs), psn_key=person_hash(pl.col("psn_no")))
     lf = lf.sort(["psn_key", *SORT_KEYS])
     return mark_runs(lf, "psn_key")
 

@@ -27,20 +27,15 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from ..person import person_hash
+
 #: Claims held in memory at most; an input with more rows is spilled to buckets of about this size.
 SPILL_ROWS = 2_000_000
 SPILL_ROWS_ENV = "MEDCLAIM_SPILL_ROWS"
 SPILL_DIR_ENV = "MEDCLAIM_SPILL_DIR"
-#: The seed of the engine's person hash (``medclaim.engine.order_claims``: ``psn_key``); a bucket
-#: must be a contiguous range of that hash for the buckets' order to be the settlement order.
-PERSON_HASH_SEED = 20210426
 _MAX_BUCKET_BITS = 12  # 4096 buckets: 8 billion claims at the default size
 #: Scratch files are written once and read once: Arrow IPC (no encoding to do) with lz4 frames.
 _COMPRESSION = "lz4"
-
-
-def person_hash(psn_no: pl.Expr) -> pl.Expr:
-    return psn_no.hash(seed=PERSON_HASH_SEED)
 
 
 def bucket_of(psn_no: pl.Expr, bits: int) -> pl.Expr:

@@ -17,6 +17,7 @@ import polars as pl
 
 from ..failures import refusal_errno
 from ..money import BP
+from ..person import person_hash
 from ..rules import BENEFIT_CLASSES, EXCLUDED, FUNDS, PLACES, RuleSet, Target
 from ..store import LedgerCorrupt, LedgerError, raise_if_damaged, scan_ledger
 
@@ -89,7 +90,7 @@ def year_entries(ledger: Path, year: int | None) -> tuple[pl.DataFrame, int, lis
 def person_key(frame: pl.DataFrame) -> pl.Series:
     """People are counted on a 64-bit hash of the person number (counting distinct integers is
     several times cheaper than distinct strings); if two numbers ever share a hash, on the numbers."""
-    key = frame["psn_no"].hash(20210426)
+    key = person_hash(frame["psn_no"])
     if key.n_unique() != frame["psn_no"].n_unique():
         return frame["psn_no"]
     return key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..engine import KEYS
+from ..person import person_hash
 
 from .layout import LAST_COLUMNS
 
@@ -25,7 +26,7 @@ def last_claims(entries: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     # sorting on a hash of the person id is much cheaper than on the string; a collision between
     # two people only interleaves their rows, each person-year's own rows stay in key order
     return (
-        narrow.with_columns(_psn=pl.col("psn_no").hash(20210426))
+        narrow.with_columns(_psn=person_hash(pl.col("psn_no")))
         .sort(["_psn", "year", *keys])
         .group_by(KEYS, maintain_order=True)
         .last()
