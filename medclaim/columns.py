@@ -188,4 +188,5 @@ def write_parquet(frame: pl.DataFrame, path, **kw) -> None:
 
     from .parquet import codec
 
-    pq.write_table(with_units(frame.to_arrow()), path, **{**codec(), **kw})
+    table = with_units(frame.to_arrow())
+    pq.write_table(table, path, **{**codec(table.schema), **kw})

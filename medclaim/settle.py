@@ -18,6 +18,7 @@ from .io.spill import SpilledClaims, rows_from_env
 from .roster import Roster, apply_roster
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
+from .overlap import background, then
 
 ID_COLUMNS = ["cls", "tier", "place", "ident"]
 
@@ -167,6 +168,12 @@ def settle_claims(
     claims = take(claims)
     if isinstance(claims, SpilledClaims):
         return settle_buckets(claims, book, openings, sink, chunk_rows, roster)
+    with background(sink) as sink:  # the sink writes chunk k while the engine settles chunk k + 1
+        return _settle_claims(claims, book, openings, sink, chunk_rows, roster)
+
+
+def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None, sink: Callable[[pl.DataFrame], None] | None,
+                   chunk_rows: int | None, roster: Roster | None) -> Settlement:
     if openings is not None and openings.height and openings.select(pl.struct(KEYS).is_duplicated().any()).item():
         raise ValueError("opening balances hold the same person-year twice — rebuild the accumulator (medclaim ledger rebuild)")
     claims = claims.with_columns(period=period_index(book))
@@ -254,6 +261,11 @@ def settle_buckets(
         keyed = openings.with_columns(spilled.bucket_expr().alias("_bucket"))
         own_openings = {int(b): frame for (b,), frame in keyed.partition_by("_bucket", as_dict=True, include_key=False).items()}
         del keyed
+    with background(sink) as sink:  # one writing thread for all the buckets (see settle_claims)
+        return _settle_buckets(spilled, book, openings, own_openings, sink, chunk_rows, roster, screen, closing, after_bucket)
+
+
+def _settle_buckets(spilled, book, openings, own_openings, sink, chunk_rows, roster, screen, closing, after_bucket) -> Settlement:
     rejects, closings, ledgers = [], [], []
     for bucket in range(spilled.buckets):
         claims = spilled.read(bucket)
@@ -271,7 +283,7 @@ def settle_buckets(
         if sink is None:
             ledgers.append(part.ledger)
         if after_bucket is not None:
-            after_bucket()
+            then(sink, after_bucket)  # once the bucket's chunks are through the sink
     new = pl.concat(closings, how="diagonal_relaxed") if closings else None
     balances = merge_balances(openings, new) if new is not None else openings
     return Settlement(

@@ -41,6 +41,7 @@ from medclaim.io.headers import CLAIMS, DESCRIPTIVE_FIELDS, HeaderMap, Vocabular
 from medclaim.io.parse import clean_text
 from medclaim.io.sources import BATCH_ROWS, RawTable, TableOptions, column_name, load_table
 from medclaim.io.spill import SpilledClaims, SpillOptions, SpillWriter
+from medclaim.overlap import ahead
 from medclaim.schema import CLAIM_SCHEMA, DESCRIPTIVE_SCHEMA, RejectReason, empty_claims, empty_rejects
 
 #: Canonical values compared when deciding whether two rows with one setl_id are the same claim.
@@ -321,7 +322,7 @@ def _open_file(index: int, table: RawTable, assumed: tuple[str, ...]) -> _File:
 
 def _batches(table: RawTable, positions: list[int]) -> Iterator[pl.DataFrame]:
     """The table's raw batches; a file that fails half way (a damaged Parquet page) is refused."""
-    batches = iter(table.batches(positions, BATCH_ROWS))
+    batches = ahead(iter(table.batches(positions, BATCH_ROWS)))  # the next batch is read while this one is parsed
     while True:
         try:
             raw = next(batches)
