@@ -27,8 +27,8 @@ CSV_SUFFIXES = (".csv", ".txt")
 SEPARATORS = (",", "\t", ";", "|")  # candidates, sniffed from the header line
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_INVISIBLE_UTF8 = (_UTF8_BOM, "\u200b".encode())  # BOM / zero-width space inside the data
-_MAX_COLUMNS = 4096  # more header cells than this is not a claims export
+INVISIBLE_UTF8 = (_UTF8_BOM, "\u200b".encode())  # BOM / zero-width space inside the data
+MAX_COLUMNS = 4096  # more header cells than this is not a claims export
 _RAW_LINE_CHARS = 400
 
 def _is_utf8(data: bytes) -> bool:
@@ -55,41 +55,54 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _decode(data: bytes, encoding: str, name: str, hint: str) -> bytes:
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        odd = " (it has an odd number of bytes: the file is cut short)" if encoding.startswith("utf-16") and len(data) % 2 else ""
-        raise InputFileError(name, f"not valid {encoding} text at byte {exc.start}{odd}; {hint}") from exc
-    return text.removeprefix("\ufeff").encode("utf-8")
+#: The encoding plan of a file without a BOM or look of UTF-16: UTF-8 if all of it is valid, else GB18030.
+AUTO = "utf-8, else gb18030"
+_NOT_TEXT_HINT = None  # (the GB18030 guess failed too: the message says both were tried)
 
 
-def decode_to_utf8(data: bytes, name: str, encoding: str | None) -> tuple[bytes, str]:
-    """Bytes as UTF-8 (no BOM) plus the encoding used.  Without ``encoding``: UTF-16 if it
-    starts with a UTF-16 BOM (or looks like UTF-16 without one), strict UTF-8 (with or without
-    BOM) if valid, else GB18030 (a superset of GBK / GB2312)."""
+def encoding_plan(head: bytes, name: str, encoding: str | None) -> tuple[str, str | None]:
+    """The encoding to decode a file with, judged from its first bytes (or ``encoding`` if given),
+    and the advice for a file that turns out not to be valid in it.  ``AUTO``: strict UTF-8 (with
+    or without BOM) if valid, else GB18030 (a superset of GBK / GB2312)."""
     if encoding:
         try:
             codecs.lookup(encoding)
         except LookupError as exc:
             raise InputFileError(name, f"unknown encoding '{encoding}'; use e.g. utf-8 or gb18030") from exc
-        return _decode(data, encoding, name, "check the encoding option (try utf-8 or gb18030)"), encoding
+        return encoding, "check the encoding option (try utf-8 or gb18030)"
     resave = "export it again, or re-save it as UTF-8 CSV"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel "Unicode text" export
-        return _decode(data, "utf-16", name, resave), "utf-16"
-    utf16 = _utf16_without_bom(data)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel "Unicode text" export
+        return "utf-16", resave
+    utf16 = _utf16_without_bom(head)
     if utf16:
-        return _decode(data, utf16, name, resave), utf16
-    if _is_utf8(data):
-        return (data[len(_UTF8_BOM) :], "utf-8-sig") if data.startswith(_UTF8_BOM) else (data, "utf-8")
-    try:
-        return data.decode("gb18030").encode("utf-8"), "gb18030"
-    except UnicodeDecodeError as exc:
-        raise InputFileError(
+        return utf16, resave
+    return AUTO, _NOT_TEXT_HINT
+
+
+def decode_error(name: str, encoding: str, start: int, size: int, hint: str | None) -> InputFileError:
+    """The file is not valid ``encoding`` text at byte ``start`` (of ``size``)."""
+    if hint is _NOT_TEXT_HINT:
+        return InputFileError(
             name,
-            f"neither UTF-8 nor GB18030/GBK text (bad byte at offset {exc.start}); "
+            f"neither UTF-8 nor GB18030/GBK text (bad byte at offset {start}); "
             "re-save the file as UTF-8 CSV or pass the right encoding",
-        ) from exc
+        )
+    odd = " (it has an odd number of bytes: the file is cut short)" if encoding.startswith("utf-16") and size % 2 else ""
+    return InputFileError(name, f"not valid {encoding} text at byte {start}{odd}; {hint}")
+
+
+def decode_to_utf8(data: bytes, name: str, encoding: str | None) -> tuple[bytes, str]:
+    """Bytes as UTF-8 (no BOM) plus the encoding used (``encoding_plan``)."""
+    used, hint = encoding_plan(data, name, encoding)
+    if used == AUTO:
+        if _is_utf8(data):
+            return (data[len(_UTF8_BOM) :], "utf-8-sig") if data.startswith(_UTF8_BOM) else (data, "utf-8")
+        used = "gb18030"
+    try:
+        text = data.decode(used)
+    except UnicodeDecodeError as exc:
+        raise decode_error(name, used, exc.start, len(data), hint) from exc
+    return (text if hint is _NOT_TEXT_HINT else text.removeprefix("\ufeff")).encode("utf-8"), used
 
 
 def sniff_separator(header_line: str) -> str:
@@ -105,6 +118,33 @@ class _Parsed:
     invalid: pl.DataFrame  # records with another field count: _record, _fields, _text
 
 
+def parse_options(sep: str, on_invalid, *, newlines: bool) -> pacsv.ParseOptions:
+    """How every CSV is cut into records: lenient about stray quotes, ragged lines reported to
+    ``on_invalid`` (and skipped) instead of failing or truncating."""
+    return pacsv.ParseOptions(
+        delimiter=sep,
+        quote_char='"',
+        double_quote=True,
+        newlines_in_values=newlines,
+        ignore_empty_lines=False,  # keep blank lines so record numbers match lines
+        invalid_row_handler=on_invalid,
+    )
+
+
+#: Every column as text (the checks parse them), empty cells as "" rather than null.
+CONVERT_OPTIONS = pacsv.ConvertOptions(
+    column_types={f"f{i}": pa.string() for i in range(MAX_COLUMNS)},
+    strings_can_be_null=False,
+    quoted_strings_can_be_null=False,
+)
+
+
+def invalid_frame(invalid: list[tuple[int | None, int, str]]) -> pl.DataFrame:
+    """Records with another field count than the header's: _record, _fields, _text."""
+    schema = {"_record": pl.Int64(), "_fields": pl.Int64(), "_text": pl.String()}
+    return pl.DataFrame(invalid, schema=schema, orient="row")
+
+
 def _parse_csv(data: bytes, sep: str, *, numbered: bool, newlines: bool = True) -> _Parsed:
     """Parse with pyarrow: lenient about stray quotes, and reports ragged lines instead of
     failing or truncating.  Record numbers of ragged lines are only known single-threaded."""
@@ -117,22 +157,10 @@ def _parse_csv(data: bytes, sep: str, *, numbered: bool, newlines: bool = True) 
     table = pacsv.read_csv(
         pa.py_buffer(data),
         read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=not numbered),
-        parse_options=pacsv.ParseOptions(
-            delimiter=sep,
-            quote_char='"',
-            double_quote=True,
-            newlines_in_values=newlines and b'"' in data,  # only possible when something is quoted
-            ignore_empty_lines=False,  # keep blank lines so record numbers match lines
-            invalid_row_handler=keep_invalid,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={f"f{i}": pa.string() for i in range(_MAX_COLUMNS)},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
+        parse_options=parse_options(sep, keep_invalid, newlines=newlines and b'"' in data),  # (only possible when something is quoted)
+        convert_options=CONVERT_OPTIONS,
     )
-    schema = {"_record": pl.Int64(), "_fields": pl.Int64(), "_text": pl.String()}
-    return _Parsed(table, pl.DataFrame(invalid, schema=schema, orient="row"))
+    return _Parsed(table, invalid_frame(invalid))
 
 
 def _rescue_trailing_separators(
@@ -204,8 +232,13 @@ def _line_damage(table: pa.Table, invalid: pl.DataFrame, data: bytes, sep: str) 
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     if lines == table.num_rows + invalid.height:
         return False  # no value spans lines
-    # A value spanning lines is fine in a remarks column; a value holding a line that looks like a
-    # whole record is an unclosed quote that swallowed rows (and happened to end with the right count).
+    return swallows_records(table, sep)
+
+
+def swallows_records(table: pa.Table, sep: str) -> bool:
+    """Whether a value of ``table`` spans lines one of which looks like a whole record.  A value
+    spanning lines is fine in a remarks column; one holding a line with (nearly) the header's
+    separators is an unclosed quote that swallowed rows (and happened to end with the right count)."""
     need = max(1, table.num_columns - 1)
     for column in pl.from_arrow(table).get_columns():
         spanning = column.filter(column.str.contains("\n", literal=True))
@@ -263,7 +296,31 @@ def _csv_header(data: bytes, name: str, options: TableOptions) -> tuple[int, Hea
     return offset, found, seps[found.index]
 
 
+def cell_frame(piece: pa.Table, positions: list[int]) -> pl.DataFrame:
+    """The requested columns of parsed records (``f<i>`` text columns and ``_row``) as
+    ``c<position>`` columns and ``_row``, fully blank records dropped."""
+    wanted = [f"f{p}" for p in positions]
+    others = [c for c in piece.column_names if c not in (*wanted, "_row")]
+    frame = pl.from_arrow(piece.select([*wanted, "_row"]), rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.rename({f"f{p}": column_name(p) for p in positions})
+    blank = blank_row_positions([frame[column_name(p)] for p in positions])
+    if blank.len() and others:  # blank in the wanted columns: confirm on the others, those rows only
+        rest = pl.from_arrow(piece.select(others).take(blank.to_arrow()))
+        assert isinstance(rest, pl.DataFrame)
+        blank = blank.gather(blank_row_positions(rest.get_columns()))
+    return drop_positions(frame, blank)
+
+
 def load_csv(path: Path, name: str, options: TableOptions) -> RawTable:
+    """A CSV file's table: a large file is read as a stream (``csv_stream``) where that gives the
+    same answers, anything else whole (``load_whole_csv``)."""
+    from medclaim.io.csv_stream import load_streamed  # (it builds on this module)
+
+    return load_streamed(path, name, options) or load_whole_csv(path, name, options)
+
+
+def load_whole_csv(path: Path, name: str, options: TableOptions) -> RawTable:
     data, used_encoding = decode_to_utf8(path.read_bytes(), name, options.encoding)
     if not data or data.isspace():  # (isspace stops at the first printable byte; strip() would copy)
         raise InputFileError(name, "the file is empty; export the claims again")
@@ -274,7 +331,7 @@ def load_csv(path: Path, name: str, options: TableOptions) -> RawTable:
         parsed = _parse_csv(data, sep, numbered=True)
     table, invalid = parsed.table, parsed.invalid
     width = table.num_columns
-    if width > _MAX_COLUMNS:
+    if width > MAX_COLUMNS:
         raise InputFileError(
             name, f"the header has {width} columns; this does not look like a claims export (check the separator)"
         )
@@ -290,22 +347,10 @@ def load_csv(path: Path, name: str, options: TableOptions) -> RawTable:
         rescued, invalid = _rescue_trailing_separators(invalid, width, sep, regular_rows=table.num_rows)
     if rescued is not None:
         table = pa.concat_tables([table, rescued]).sort_by("_row")
-    invalid = invalid.filter(pl.col("_text").str.strip_chars(" \t\r\n\u3000" + sep) != "")  # blank ragged lines
 
     def batches(positions: list[int], size: int):
-        wanted = [f"f{p}" for p in positions]
-        others = [c for c in table.column_names if c not in (*wanted, "_row")]
         for start in range(0, max(table.num_rows, 1), size):
-            piece = table.slice(start, size)
-            frame = pl.from_arrow(piece.select([*wanted, "_row"]), rechunk=False)
-            assert isinstance(frame, pl.DataFrame)
-            frame = frame.rename({f"f{p}": column_name(p) for p in positions})
-            blank = blank_row_positions([frame[column_name(p)] for p in positions])
-            if blank.len() and others:  # blank in the wanted columns: confirm on the others, those rows only
-                rest = pl.from_arrow(piece.select(others).take(blank.to_arrow()))
-                assert isinstance(rest, pl.DataFrame)
-                blank = blank.gather(blank_row_positions(rest.get_columns()))
-            yield drop_positions(frame, blank)
+            yield cell_frame(table.slice(start, size), positions)
 
     def row_texts(rows: list[int]) -> dict[int, list[str]]:
         picked = table.filter(pc.is_in(table["_row"], pa.array(rows, pa.int64())))
@@ -318,8 +363,8 @@ def load_csv(path: Path, name: str, options: TableOptions) -> RawTable:
         headers=header.headers,
         name=name,
         encoding=used_encoding,
-        bad_lines=_describe_bad_lines(invalid, width, sep),
-        may_hide_invisible=any(marker in data for marker in _INVISIBLE_UTF8),
+        bad_lines=describe_bad_lines(invalid, width, sep),
+        may_hide_invisible=any(marker in data for marker in INVISIBLE_UTF8),
         header_row=header.number,
         title_rows=header.title_rows,
         row_texts=row_texts,
@@ -327,7 +372,10 @@ def load_csv(path: Path, name: str, options: TableOptions) -> RawTable:
     )
 
 
-def _describe_bad_lines(invalid: pl.DataFrame, width: int, sep: str) -> pl.DataFrame:
+def describe_bad_lines(invalid: pl.DataFrame, width: int, sep: str) -> pl.DataFrame:
+    """BAD_LINE_SCHEMA rows, one per line that could not be cut into the header's columns (blank
+    ragged lines left out: they are blank lines, not damage)."""
+    invalid = invalid.filter(pl.col("_text").str.strip_chars(" \t\r\n\u3000" + sep) != "")
     sep_name = {"\t": "tab"}.get(sep, f"'{sep}'")
     spans = pl.col("_text").str.count_matches("\n", literal=True)
     fields = pl.col("_fields").cast(pl.String)

@@ -1,0 +1,509 @@
+"""Large CSV (and .txt) files read as a stream, so that reading keeps memory bounded.
+
+A file of at least ``STREAM_BYTES`` (``$MEDCLAIM_CSV_STREAM_BYTES``) is never held whole: its
+encoding is judged and its header found from its first lines (as ``source_csv`` does with the
+whole text), then the text from the header on is decoded block by block (``BLOCK_BYTES``,
+``$MEDCLAIM_CSV_BLOCK_BYTES``) and cut into records by ``pyarrow.csv.open_csv`` — the same parser
+with the same options as the whole-file read.  Every answer is the same as reading the file
+whole:
+
+* a first pass (``_survey``) reads every record once: it finds the lines that cannot be cut into
+  the header's columns (with their physical line numbers), counts the rows, and checks, over the
+  whole text, what the whole-file read decides on the whole text: whether the file is valid UTF-8
+  (else it is GB18030, read again as such), whether a bare carriage return or an unclosed quote
+  damaged the line structure, whether ragged lines with trailing separators are the file's
+  convention;
+* each ``RawTable.batches`` call is one more pass, batch by batch: a record's physical line is its
+  record number plus the line breaks inside quoted values before it, counted as the pass goes
+  (``_Lines``);
+* ``RawTable.row_texts`` (the footer candidates' cells) answers from the rows a pass kept aside
+  because their settlement-id cell is blank or holds a 合计-like word, and reads the file again
+  for any other row asked for.
+
+Where the stream cannot give the whole-file read's answer without the whole text — a file whose
+line structure is damaged (read line by line, ``source_csv._by_line``), whose ragged lines are
+rescued as trailing separators, whose record is longer than a block, or whose first lines are
+blank — the file is read whole, as a smaller file is.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from medclaim.io.errors import InputFileError
+from medclaim.io.headerrow import SCAN_ROWS, HeaderRow
+from medclaim.io.source_csv import (
+    AUTO,
+    CONVERT_OPTIONS,
+    INVISIBLE_UTF8,
+    MAX_COLUMNS,
+    _csv_header,
+    _is_utf8,
+    cell_frame,
+    decode_error,
+    describe_bad_lines,
+    encoding_plan,
+    invalid_frame,
+    parse_options,
+    swallows_records,
+)
+from medclaim.io.spill import rows_from_env
+from medclaim.io.table import RawTable, TableOptions
+
+#: Files of at least this many bytes are streamed; smaller ones are read whole (memory is no concern).
+STREAM_BYTES = 64 << 20
+STREAM_BYTES_ENV = "MEDCLAIM_CSV_STREAM_BYTES"
+#: Bytes decoded and parsed at a time (a record may not be longer).
+BLOCK_BYTES = 16 << 20
+BLOCK_BYTES_ENV = "MEDCLAIM_CSV_BLOCK_BYTES"
+_HEAD_BYTES = 1 << 20  # read for the header at first (more if its lines are longer)
+_KEPT_ROWS = 20_000  # footer-candidate rows kept aside per pass at most (more: read again when asked)
+_UTF8_BOM = codecs.BOM_UTF8
+_BLANKS = "[\\s\ufeff\u200b]"  # white space, BOM, zero-width space
+
+
+def stream_bytes() -> int:
+    return rows_from_env(STREAM_BYTES_ENV, STREAM_BYTES, "bytes")
+
+
+def block_bytes() -> int:
+    return rows_from_env(BLOCK_BYTES_ENV, BLOCK_BYTES, "bytes")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    encoding: str  # AUTO: UTF-8, known valid only once a survey has read it all
+    hint: str | None  # advice when the text is not valid in it (None: the GB18030 guess of AUTO)
+    bom: int = 0  # bytes of a UTF-8 BOM skipped (AUTO)
+
+    @property
+    def reported(self) -> str:
+        if self.encoding == AUTO:
+            return "utf-8-sig" if self.bom else "utf-8"
+        return self.encoding
+
+
+class _Text:
+    """The file's text as UTF-8 bytes (BOM removed) from byte ``skip`` of that text on, as a
+    file-like object for ``pyarrow.csv.open_csv``.  UTF-8 files pass through (checked, when
+    ``watch``); others are decoded incrementally.  A decoding failure ends the stream and is kept
+    in ``error``; ``not_utf8`` says an AUTO file turned out not to be UTF-8.  While ``watch``, the
+    facts the whole-file read takes from the whole text are gathered on the way."""
+
+    closed = False
+
+    def __init__(self, path: Path, name: str, plan: _Plan, skip: int, chunk: int, *, watch: bool = False):
+        self._file = open(path, "rb")  # noqa: SIM115 — closed by close()
+        self._name, self._plan, self._chunk, self._watch = name, plan, chunk, watch
+        self._size = path.stat().st_size
+        self._consumed = 0  # raw bytes read
+        self._ended = False
+        self._out = b""
+        self.error: InputFileError | None = None
+        self.not_utf8 = False
+        self.lf = self.bare_cr = self.invisible = False
+        self._pending_cr = False
+        self._tail = b""
+        if plan.encoding == AUTO:
+            self._decoder = None
+            self._carry = b""
+            self._file.seek(plan.bom)
+            self._consumed = plan.bom
+        else:
+            self._decoder = codecs.getincrementaldecoder(plan.encoding)()
+            self._started = False
+        self._skip = skip
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def at_end(self) -> bool:
+        """Everything has been read."""
+        return self._ended and not self._out
+
+    def close(self) -> None:
+        self._file.close()
+        self.closed = True
+
+    def __enter__(self) -> _Text:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _next(self) -> bytes | None:
+        """The next piece of UTF-8 text, or None at the end (or on an error)."""
+        raw = self._file.read(self._chunk)
+        self._consumed += len(raw)
+        final = not raw
+        if self._decoder is None:
+            data = self._carry + raw
+            cut = len(data) if final else _utf8_cut(data)
+            data, self._carry = data[:cut], data[cut:]
+            if self._watch and data and not _is_utf8(data):
+                self.not_utf8 = True
+                return None
+            return data if data or not final else None
+        try:
+            text = self._decoder.decode(raw, final)
+        except UnicodeDecodeError as exc:
+            start = self._consumed - len(exc.object) + exc.start
+            self.error = decode_error(self._name, self._plan.encoding, start, self._size, self._plan.hint)
+            return None
+        if not self._started and text:
+            self._started = True
+            if self._plan.hint is not None:  # (the GB18030 guess keeps a leading U+FEFF, as the whole read does)
+                text = text.removeprefix("\ufeff")
+        data = text.encode("utf-8")
+        return data if data or not final else None
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._ended and (size < 0 or len(self._out) <= size):  # (one byte more: see below)
+            data = self._next()
+            if data is None:
+                self._ended = True
+                self.bare_cr = self.bare_cr or self._pending_cr  # (a carriage return ends the file)
+                break
+            if self._skip:
+                dropped = min(self._skip, len(data))
+                data, self._skip = data[dropped:], self._skip - dropped
+            if self._watch:
+                self._gather(data)
+            self._out += data
+        if size < 0:
+            size = len(self._out)
+        if size < len(self._out) and size > 1 and self._out[size - 1 : size + 1] == b"\r\n":
+            size -= 1  # a block never ends between CR and LF: the parser would drop that LF from a quoted value
+        piece, self._out = self._out[:size], self._out[size:]
+        return piece
+
+    def _gather(self, data: bytes) -> None:
+        if not data:
+            return
+        self.lf = self.lf or b"\n" in data
+        if self._pending_cr and not data.startswith(b"\n"):
+            self.bare_cr = True
+        for bare in re.finditer(rb"\r(?!\n)", data):
+            self.bare_cr = self.bare_cr or bare.start() < len(data) - 1  # (a last CR may meet its LF next)
+            break
+        self._pending_cr = data.endswith(b"\r")
+        joined = self._tail + data
+        self.invisible = self.invisible or any(marker in joined for marker in INVISIBLE_UTF8)
+        self._tail = joined[-2:]
+
+
+def _utf8_cut(data: bytes) -> int:
+    """Length of the longest prefix of ``data`` that does not end inside a UTF-8 sequence."""
+    n = len(data)
+    for back in range(1, min(4, n) + 1):
+        byte = data[n - back]
+        if byte < 0x80:
+            return n
+        if byte >= 0xC0:
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return n if back >= need else n - back
+    return n
+
+
+# ---------------------------------------------------------------- physical lines
+
+
+class _Lines:
+    """Physical line numbers of records met in order.  A record's line is its record number
+    plus the line breaks inside the records before it (``source_csv._physical_rows``, batch by
+    batch).  ``invalid``: the ragged records' numbers and line breaks, in order."""
+
+    def __init__(self, invalid_records: np.ndarray | None = None, invalid_breaks: np.ndarray | None = None):
+        self._records = np.zeros(0, np.int64) if invalid_records is None else invalid_records
+        self._breaks = np.zeros(0, np.int64) if invalid_breaks is None else invalid_breaks
+        self._at = 0  # invalid records already passed
+        self._next = 1  # next record number
+        self._before = 0  # line breaks inside all records before it
+
+    def add(self, invalid_records: np.ndarray, invalid_breaks: np.ndarray) -> None:
+        """More invalid records (after those given before), as a pass meets them."""
+        self._records = np.concatenate([self._records[self._at :], invalid_records])
+        self._breaks = np.concatenate([self._breaks[self._at :], invalid_breaks])
+        self._at = 0
+
+    def place(self, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lines of a batch's valid records (``breaks``: the line breaks inside each), and of
+        the invalid records among or before them."""
+        n = len(breaks)
+        records = self._records[self._at :]
+        between = records - self._next - np.arange(len(records))  # valid records before each invalid one
+        before = np.searchsorted(between, np.arange(n), side="right")  # invalid records before each valid one
+        invalid_sums = np.concatenate([[0], np.cumsum(self._breaks[self._at :])])
+        valid_sums = np.concatenate([[0], np.cumsum(breaks)])
+        lines = self._next + np.arange(n) + before + self._before + valid_sums[:-1] + invalid_sums[before]
+        passed = int(before[-1] if n else np.searchsorted(between, 0, side="right"))  # (those before the next valid one)
+        k = np.arange(passed)
+        invalid_lines = records[:passed] + self._before + valid_sums[between[:passed]] + invalid_sums[k]
+        if n:
+            self._next = int(self._next + n - 1 + before[-1]) + 1
+        self._before += int(valid_sums[-1] + invalid_sums[passed])
+        self._at += passed
+        return lines.astype(np.int64), invalid_lines.astype(np.int64)
+
+
+def _text_breaks(invalid: pl.DataFrame) -> np.ndarray:
+    return invalid["_text"].str.count_matches("\n", literal=True).cast(pl.Int64).to_numpy()
+
+
+def _line_breaks(batch: pa.RecordBatch) -> np.ndarray:
+    """Line breaks inside each record (all its cells)."""
+    total = np.zeros(batch.num_rows, np.int64)
+    for column in batch.columns:
+        total += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+    return total
+
+
+# ---------------------------------------------------------------- the stream
+
+
+@dataclass
+class _Head:
+    plan: _Plan
+    offset: int  # byte of the header line in the UTF-8 text
+    header: HeaderRow
+    sep: str
+
+
+@dataclass
+class _Survey:
+    labels: list[str]
+    width: int
+    rows: int  # data records with the header's field count
+    invalid: pl.DataFrame  # _record, _fields, _text, _row
+    spans: bool  # some value spans lines (count line breaks in each pass)
+    header_end: int  # physical line where the header record ends
+    invisible: bool
+    kept: dict[int, list[str]] = field(default_factory=dict)
+
+
+class _Whole(Exception):
+    """The stream cannot give the whole-file read's answer: read the file whole."""
+
+
+def load_streamed(path: Path, name: str, options: TableOptions) -> RawTable | None:
+    """The table of a large CSV file read as a stream, or None when it is small or must be
+    read whole (see the module's doc)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if size < stream_bytes():
+        return None
+    chunk = block_bytes()
+    try:
+        head = _head(path, name, options, chunk)
+        survey = _survey(path, name, head, chunk)
+        if survey is None:  # not UTF-8 after all: the GB18030 guess, from the header on
+            head = _head(path, name, options, chunk, _Plan("gb18030", None))
+            survey = _survey(path, name, head, chunk)
+            assert survey is not None
+    except _Whole:
+        return None
+    return _table(path, name, head, survey, chunk)
+
+
+def _head(path: Path, name: str, options: TableOptions, chunk: int, plan: _Plan | None = None) -> _Head:
+    """The encoding plan and the header, from the first lines of the file."""
+    wanted = max(SCAN_ROWS, options.header_row or 0)
+    with open(path, "rb") as f:
+        first = f.read(_HEAD_BYTES)
+    if plan is None:
+        plan = _Plan(*encoding_plan(first, name, options.encoding))
+        if plan.encoding == AUTO:
+            bom = len(_UTF8_BOM) if first.startswith(_UTF8_BOM) else 0
+            if not _is_utf8(first[: _utf8_cut(first)]):
+                plan = _Plan("gb18030", None)
+            else:
+                plan = _Plan(AUTO, None, bom)
+    size, text = _HEAD_BYTES, b""
+    while True:
+        with _Text(path, name, plan, 0, chunk) as stream:
+            text = stream.read(size)
+            ended, error = stream.at_end, stream.error
+        if error is not None:
+            raise error
+        if ended or text.count(b"\n") >= wanted:
+            break
+        size *= 4
+    if not text or text.isspace():  # (the whole read says whether the file is empty)
+        raise _Whole
+    try:
+        offset, header, sep = _csv_header(text, name, options)
+    except InputFileError:
+        _check_all(path, name, plan, chunk)  # a damaged encoding later in the file is said first, as whole
+        raise
+    return _Head(plan, offset, header, sep)
+
+
+def _check_all(path: Path, name: str, plan: _Plan, chunk: int) -> None:
+    """Decode the whole file; raise what the whole-file read would raise first."""
+    if plan.encoding == AUTO:
+        with _Text(path, name, plan, 0, chunk, watch=True) as stream:
+            while stream.read(chunk):
+                pass
+            if not stream.not_utf8:
+                return
+        plan = _Plan("gb18030", None)
+    with _Text(path, name, plan, 0, chunk) as stream:
+        while stream.read(chunk):
+            pass
+        if stream.error is not None:
+            raise stream.error
+
+
+def _reader(stream: _Text, sep: str, chunk: int, on_invalid, *, threads: bool) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=threads, block_size=chunk),
+        parse_options=parse_options(sep, on_invalid, newlines=True),  # (the same cut as without quotes, if none)
+        convert_options=CONVERT_OPTIONS,
+    )
+
+
+def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
+    """Read every record once (see the module's doc).  None: the file is not UTF-8 after all."""
+    invalid: list[tuple[int | None, int, str]] = []
+
+    def keep_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append((row.number, row.actual_columns, row.text))
+        return "skip"
+
+    labels: list[str] | None = None
+    rows, spans, header_end, told = 0, False, 1, 0
+    lines = _Lines()
+    placed: list[np.ndarray] = []  # the invalid records' lines
+
+    def tell_lines() -> None:
+        nonlocal told
+        new = invalid_frame(invalid[told:])
+        told = len(invalid)
+        lines.add(new["_record"].to_numpy().astype(np.int64), _text_breaks(new))
+
+    with _Text(path, name, head.plan, head.offset, chunk, watch=True) as stream:
+        try:
+            for batch in _reader(stream, head.sep, chunk, keep_invalid, threads=False):
+                breaks = _line_breaks(batch)
+                if labels is None:
+                    labels = [str(v) for v in batch.slice(0, 1).to_pylist()[0].values()]
+                    if batch.num_columns > MAX_COLUMNS:
+                        raise InputFileError(
+                            name, f"the header has {batch.num_columns} columns; this does not look like a claims export (check the separator)"
+                        )
+                    header_end = 1 + int(breaks[0])  # (the header may itself span lines)
+                if breaks.any():
+                    spans = True
+                    if swallows_records(pa.Table.from_batches([batch]), head.sep):
+                        raise _Whole
+                tell_lines()
+                placed.append(lines.place(breaks)[1])
+                rows += batch.num_rows
+        except pa.ArrowException:
+            if stream.error is None and not stream.not_utf8:
+                raise _Whole from None  # e.g. a record longer than a block: an unclosed quote ran on
+        if stream.error is not None:
+            raise stream.error
+        if stream.not_utf8:
+            return None
+        if stream.bare_cr and stream.lf:
+            raise _Whole  # line damage: read line by line, whole
+        invisible = stream.invisible
+    assert labels is not None  # (the header line is there: it was found)
+    tell_lines()
+    placed.append(lines.place(np.zeros(0, np.int64))[1])  # the invalid records after the last valid one
+    bad = invalid_frame(invalid)
+    if bad.height and bad["_text"].str.contains("\n", literal=True).any():
+        raise _Whole  # an unclosed quote ran over the following lines
+    width = len(labels)
+    if bad.filter(pl.col("_fields") > width).height > rows - 1:
+        raise _Whole  # trailing separators are the file's convention: rescued on the whole text
+    bad = bad.with_columns(pl.Series("_row", np.concatenate(placed) - header_end, pl.Int64))
+    return _Survey(labels, width, rows - 1, bad, spans, header_end, invisible)
+
+
+def _table(path: Path, name: str, head: _Head, survey: _Survey, chunk: int) -> RawTable:
+    invalid_records = survey.invalid["_record"].to_numpy().astype(np.int64)
+    invalid_breaks = _text_breaks(survey.invalid)
+    setl = head.header.headers.columns.get("setl_id")
+
+    def pieces() -> Iterator[pa.Table]:
+        """Every data record with its ``_row``, in order."""
+        lines = _Lines(invalid_records, invalid_breaks)
+        first = True
+        with _Text(path, name, head.plan, head.offset, chunk) as stream:
+            # single-threaded when there are ragged records: their numbers place the others
+            for batch in _reader(stream, head.sep, chunk, lambda row: "skip", threads=survey.invalid.height == 0):
+                breaks = _line_breaks(batch) if survey.spans else np.zeros(batch.num_rows, np.int64)
+                rows, _ = lines.place(breaks)
+                piece = pa.Table.from_batches([batch]).append_column("_row", pa.array(rows - survey.header_end, pa.int64()))
+                if first:
+                    piece, first = piece.slice(1), False
+                yield piece
+            if stream.error is not None:
+                raise stream.error
+
+    def keep_aside(piece: pa.Table) -> None:
+        """Rows whose settlement-id cell is blank or holds a 合计-like word: the footer candidates
+        (``footers.is_candidate``) are among them, and ``row_texts`` is asked for those."""
+        if setl is None or len(survey.kept) >= _KEPT_ROWS:
+            return
+        cells = pl.Series(piece[f"f{setl}"]).str.replace_all(_BLANKS, "")
+        maybe = (cells == "") | cells.str.contains("计", literal=True)
+        if maybe.any():
+            for row in piece.filter(maybe.to_arrow()).to_pylist()[: _KEPT_ROWS - len(survey.kept)]:
+                at = row.pop("_row")  # (before the cells are listed)
+                survey.kept[at] = [str(v) for v in row.values()]
+
+    def batches(positions: list[int], size: int) -> Iterator[pl.DataFrame]:
+        survey.kept = {}
+        given = 0
+        empty = None
+        for piece in pieces():
+            keep_aside(piece)
+            for start in range(0, piece.num_rows, size):
+                given += 1
+                yield cell_frame(piece.slice(start, size), positions)
+            empty = piece.slice(0, 0)
+        if not given:
+            assert empty is not None
+            yield cell_frame(empty, positions)
+
+    def row_texts(rows: list[int]) -> dict[int, list[str]]:
+        found = {r: survey.kept[r] for r in rows if r in survey.kept}
+        missing = [r for r in rows if r not in found]
+        if missing:
+            wanted = pa.array(missing, pa.int64())
+            for piece in pieces():
+                picked = piece.filter(pc.is_in(piece["_row"], wanted))
+                found.update({r.pop("_row"): [str(v) for v in r.values()] for r in picked.to_pylist()})
+        return found
+
+    return RawTable(
+        labels=survey.labels,
+        batches=batches,
+        format="csv",
+        headers=head.header.headers,
+        name=name,
+        encoding=head.plan.reported,
+        bad_lines=describe_bad_lines(survey.invalid, survey.width, head.sep),
+        may_hide_invisible=survey.invisible,
+        header_row=head.header.number,
+        title_rows=head.header.title_rows,
+        row_texts=row_texts,
+        rows=survey.rows,
+    )
