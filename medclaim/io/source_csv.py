@@ -1,9 +1,11 @@
 """CSV (and .txt) exports: encoding, header line, separator, ragged and damaged lines.
 
-The file is decoded and cut into records whole (``pyarrow.csv``): finding the header below title
-lines, numbering records by physical line, telling a value spanning lines from an unclosed quote,
-and rescuing trailing separators all need the whole text.  Its cells are then handed out batch by
-batch (``RawTable.batches``), so only the requested columns of one batch are ever converted.
+A file below ``csv_stream.STREAM_BYTES`` (and a large one whose repair needs it) is decoded and
+cut into records whole (``pyarrow.csv``, ``load_whole_csv``): finding the header below title lines,
+numbering records by physical line, telling a value spanning lines from an unclosed quote, and
+rescuing trailing separators are decided on the whole text.  Its cells are then handed out batch
+by batch (``RawTable.batches``), so only the requested columns of one batch are ever converted.
+A larger file is read as a stream with the same answers (``csv_stream``), from the pieces here.
 """
 
 from __future__ import annotations

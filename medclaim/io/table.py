@@ -53,7 +53,8 @@ class TableOptions:
 
 
 #: Rows parsed and checked at a time: the raw text of a file never exists for whole columns
-#: beyond what its format forces (CSV and Excel are loaded whole; Parquet is read batch by batch).
+#: beyond what its format forces (Excel and a small or damaged CSV are loaded whole; Parquet and a
+#: large CSV are read batch by batch).
 BATCH_ROWS = 100_000
 
 #: positions, batch size -> frames of "_row" + "c<pos>" columns, blank rows dropped, in row order
