@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -224,49 +223,54 @@ class _Lines:
     plus the line breaks inside the records before it (``source_csv._physical_rows``, batch by
     batch).  ``invalid``: the ragged records' numbers and line breaks, in order."""
 
-    def __init__(self, invalid_records: np.ndarray | None = None, invalid_breaks: np.ndarray | None = None):
-        self._records = np.zeros(0, np.int64) if invalid_records is None else invalid_records
-        self._breaks = np.zeros(0, np.int64) if invalid_breaks is None else invalid_breaks
-        self._at = 0  # invalid records already passed
+    def __init__(self, invalid_records: pl.Series | None = None, invalid_breaks: pl.Series | None = None):
+        self._records = _NONE if invalid_records is None else invalid_records.cast(pl.Int64)
+        self._breaks = _NONE if invalid_breaks is None else invalid_breaks.cast(pl.Int64)
         self._next = 1  # next record number
         self._before = 0  # line breaks inside all records before it
 
-    def add(self, invalid_records: np.ndarray, invalid_breaks: np.ndarray) -> None:
+    def add(self, invalid_records: pl.Series, invalid_breaks: pl.Series) -> None:
         """More invalid records (after those given before), as a pass meets them."""
-        self._records = np.concatenate([self._records[self._at :], invalid_records])
-        self._breaks = np.concatenate([self._breaks[self._at :], invalid_breaks])
-        self._at = 0
+        self._records = pl.concat([self._records, invalid_records.cast(pl.Int64)])
+        self._breaks = pl.concat([self._breaks, invalid_breaks.cast(pl.Int64)])
 
-    def place(self, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def place(self, breaks: pl.Series) -> tuple[pl.Series, pl.Series]:
         """Lines of a batch's valid records (``breaks``: the line breaks inside each), and of
-        the invalid records among or before them."""
-        n = len(breaks)
-        records = self._records[self._at :]
-        between = records - self._next - np.arange(len(records))  # valid records before each invalid one
-        before = np.searchsorted(between, np.arange(n), side="right")  # invalid records before each valid one
-        invalid_sums = np.concatenate([[0], np.cumsum(self._breaks[self._at :])])
-        valid_sums = np.concatenate([[0], np.cumsum(breaks)])
-        lines = self._next + np.arange(n) + before + self._before + valid_sums[:-1] + invalid_sums[before]
-        passed = int(before[-1] if n else np.searchsorted(between, 0, side="right"))  # (those before the next valid one)
-        k = np.arange(passed)
-        invalid_lines = records[:passed] + self._before + valid_sums[between[:passed]] + invalid_sums[k]
+        the invalid records among or before them (all that are left, if ``breaks`` is empty)."""
+        n, records = breaks.len(), self._records
+        between = records - self._next - _count(records.len())  # valid records before each invalid one
+        before = between.search_sorted(_count(n), side="right").cast(pl.Int64)  # invalid records before each valid one
+        invalid_sums = pl.concat([_ZERO, self._breaks.cum_sum()])
+        valid_sums = pl.concat([_ZERO, breaks.cast(pl.Int64).cum_sum()])
+        lines = self._next + _count(n) + before + self._before + valid_sums.head(n) + invalid_sums.gather(before)
+        passed = int(before[-1] if n else between.search_sorted(0, side="right"))  # (those before the next valid one)
+        invalid_lines = (records.head(passed) + self._before + valid_sums.gather(between.head(passed))
+                         + invalid_sums.head(passed))  # fmt: skip
         if n:
             self._next = int(self._next + n - 1 + before[-1]) + 1
         self._before += int(valid_sums[-1] + invalid_sums[passed])
-        self._at += passed
-        return lines.astype(np.int64), invalid_lines.astype(np.int64)
+        self._records, self._breaks = records.slice(passed), self._breaks.slice(passed)
+        return lines, invalid_lines
 
 
-def _text_breaks(invalid: pl.DataFrame) -> np.ndarray:
-    return invalid["_text"].str.count_matches("\n", literal=True).cast(pl.Int64).to_numpy()
+_NONE = pl.Series([], dtype=pl.Int64)
+_ZERO = pl.Series([0], dtype=pl.Int64)
 
 
-def _line_breaks(batch: pa.RecordBatch) -> np.ndarray:
+def _count(n: int) -> pl.Series:
+    return pl.int_range(0, n, dtype=pl.Int64, eager=True)
+
+
+def _text_breaks(invalid: pl.DataFrame) -> pl.Series:
+    return invalid["_text"].str.count_matches("\n", literal=True).cast(pl.Int64)
+
+
+def _line_breaks(batch: pa.RecordBatch) -> pl.Series:
     """Line breaks inside each record (all its cells)."""
-    total = np.zeros(batch.num_rows, np.int64)
-    for column in batch.columns:
-        total += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
-    return total
+    total = pa.nulls(batch.num_rows, pa.int32()).fill_null(0)
+    for column in batch.columns:  # (counted in Arrow: the cells are not converted)
+        total = pc.add(total, pc.count_substring(column, "\n"))
+    return pl.Series(total).cast(pl.Int64)
 
 
 # ---------------------------------------------------------------- the stream
@@ -387,13 +391,13 @@ def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
     labels: list[str] | None = None
     rows, spans, header_end, told = 0, False, 1, 0
     lines = _Lines()
-    placed: list[np.ndarray] = []  # the invalid records' lines
+    placed: list[pl.Series] = []  # the invalid records' lines
 
     def tell_lines() -> None:
         nonlocal told
         new = invalid_frame(invalid[told:])
         told = len(invalid)
-        lines.add(new["_record"].to_numpy().astype(np.int64), _text_breaks(new))
+        lines.add(new["_record"], _text_breaks(new))
 
     with _Text(path, name, head.plan, head.offset, chunk, watch=True) as stream:
         try:
@@ -406,7 +410,7 @@ def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
                             name, f"the header has {batch.num_columns} columns; this does not look like a claims export (check the separator)"
                         )
                     header_end = 1 + int(breaks[0])  # (the header may itself span lines)
-                if breaks.any():
+                if breaks.max() or 0:
                     spans = True
                     if swallows_records(pa.Table.from_batches([batch]), head.sep):
                         raise _Whole
@@ -425,20 +429,19 @@ def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
         invisible = stream.invisible
     assert labels is not None  # (the header line is there: it was found)
     tell_lines()
-    placed.append(lines.place(np.zeros(0, np.int64))[1])  # the invalid records after the last valid one
+    placed.append(lines.place(_NONE)[1])  # the invalid records after the last valid one
     bad = invalid_frame(invalid)
     if bad.height and bad["_text"].str.contains("\n", literal=True).any():
         raise _Whole  # an unclosed quote ran over the following lines
     width = len(labels)
     if bad.filter(pl.col("_fields") > width).height > rows - 1:
         raise _Whole  # trailing separators are the file's convention: rescued on the whole text
-    bad = bad.with_columns(pl.Series("_row", np.concatenate(placed) - header_end, pl.Int64))
+    bad = bad.with_columns((pl.concat(placed) - header_end).alias("_row"))
     return _Survey(labels, width, rows - 1, bad, spans, header_end, invisible)
 
 
 def _table(path: Path, name: str, head: _Head, survey: _Survey, chunk: int) -> RawTable:
-    invalid_records = survey.invalid["_record"].to_numpy().astype(np.int64)
-    invalid_breaks = _text_breaks(survey.invalid)
+    invalid_records, invalid_breaks = survey.invalid["_record"], _text_breaks(survey.invalid)
     setl = head.header.headers.columns.get("setl_id")
 
     def pieces() -> Iterator[pa.Table]:
@@ -448,9 +451,9 @@ def _table(path: Path, name: str, head: _Head, survey: _Survey, chunk: int) -> R
         with _Text(path, name, head.plan, head.offset, chunk) as stream:
             # single-threaded when there are ragged records: their numbers place the others
             for batch in _reader(stream, head.sep, chunk, lambda row: "skip", threads=survey.invalid.height == 0):
-                breaks = _line_breaks(batch) if survey.spans else np.zeros(batch.num_rows, np.int64)
+                breaks = _line_breaks(batch) if survey.spans else pl.repeat(0, batch.num_rows, dtype=pl.Int64, eager=True)
                 rows, _ = lines.place(breaks)
-                piece = pa.Table.from_batches([batch]).append_column("_row", pa.array(rows - survey.header_end, pa.int64()))
+                piece = pa.Table.from_batches([batch]).append_column("_row", (rows - survey.header_end).to_arrow())
                 if first:
                     piece, first = piece.slice(1), False
                 yield piece
