@@ -15,3 +15,30 @@ PERSON_HASH_SEED = 20210426
 def person_hash(psn_no: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     """64-bit hash of each person number (callers check for collisions where order matters)."""
     return psn_no.hash(seed=PERSON_HASH_SEED)
+
+
+class ByPerson:
+    """A frame with a ``psn_no`` column (opening balances, the accumulator), sorted by the person
+    hash once, so that the rows of any set of persons are found in one slice: the rows whose hash
+    lies between the smallest and the largest hash of those persons.
+
+    The engine settles claims in person-hash order, chunk by chunk, so a chunk's persons are a
+    hash range and the slice holds about the chunk's share of the frame: each chunk joins with a
+    slice instead of the whole accumulator of a large ledger.  The slice is a superset (it may
+    hold persons the chunk lacks, harmless to a left join) whatever the chunk's order.
+    """
+
+    _H = "_person_hash"
+
+    def __init__(self, frame: pl.DataFrame):
+        self.frame = frame.with_columns(person_hash(pl.col("psn_no")).alias(self._H)).sort(self._H)
+        self._hashes = self.frame.get_column(self._H)
+
+    def covering(self, psn_no: pl.Series) -> pl.DataFrame:
+        """The rows of every person in ``psn_no`` (and of the persons hashed between them)."""
+        if psn_no.len() == 0 or self.frame.height == 0:
+            return self.frame.clear().drop(self._H)
+        hashes = person_hash(psn_no)
+        lo = self._hashes.search_sorted(hashes.min(), side="left")
+        hi = self._hashes.search_sorted(hashes.max(), side="right")
+        return self.frame.slice(lo, hi - lo).drop(self._H)

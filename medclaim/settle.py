@@ -19,6 +19,7 @@ from .roster import Roster, apply_roster
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
 from .overlap import background, then
+from .person import ByPerson
 
 ID_COLUMNS = ["cls", "tier", "place", "ident"]
 
@@ -364,6 +365,8 @@ def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | No
     gathered from the input by those numbers.  A run never holds a second, ordered copy of all
     its claims: beyond the input, memory holds the keys and one chunk.
     """
+    # a chunk joins only the openings of its own stretch of persons, not a large ledger's all
+    by_person = ByPerson(openings) if openings is not None and openings.height > chunk_rows else None
     lazy_openings = openings.lazy() if openings is not None else None
     wanted = ["psn_no", rs.ruleset.benefit_year_by, "enddate", "begndate", "setl_id", "is_reversal"]
     keys = claims.select(list(dict.fromkeys(c for c in wanted if c in claims.columns))).with_row_index(_ROW)
@@ -376,6 +379,8 @@ def settle_period(claims: pl.DataFrame, rs: RuleSet, openings: pl.DataFrame | No
     for lo, hi in chunk_bounds(ordered["run_start"], chunk_rows):
         part = ordered.slice(lo, hi - lo)
         chunk = claims.select(pl.all().gather(part[_ROW])).hstack(part.select(added))
+        if by_person is not None:
+            lazy_openings = by_person.covering(chunk.get_column("psn_no")).lazy()
         out = engine.settle_ordered(chunk.lazy(), rs, lazy_openings).collect()
         passes = engine.CAP_PASSES
         while engine.needs_more_passes(out) and passes < hi - lo + 1:

@@ -7,7 +7,6 @@ import polars as pl
 
 from ..annual import (
     NO_CAP,
-    RUN_FIRST,
     RUN_START,
     BandExpr,
     band_part,
@@ -16,6 +15,7 @@ from ..annual import (
     per_claim_banded,
     per_claim_product,
     room_limited,
+    running_max,
     running_total,
 )
 from ..rules import RuleSet
@@ -34,7 +34,7 @@ def floored_running_total(lf: pl.LazyFrame, x: str, total: str, opening_total: p
     within the person-year — one scan, no loop.
     """
     lf = lf.with_columns(**{total: running_total(pl.col(x), opening_total)})
-    deficit = pl.max_horizontal(-pl.col(total), pl.lit(0, dtype=I64)).cum_max().over(RUN_FIRST)
+    deficit = running_max(pl.max_horizontal(-pl.col(total), pl.lit(0, dtype=I64)))
     lf = lf.with_columns(_deficit=deficit)
     before = pl.when(pl.col(RUN_START)).then(0).otherwise(pl.col("_deficit").shift(1)).cast(I64)
     return lf.with_columns(

@@ -12,6 +12,7 @@ import polars as pl
 from ..engine import KEYS
 from ..output import atomic_path
 from ..parquet import ParquetStream
+from ..person import ByPerson
 from ..recompute import reversal_fixed
 from ..rules import RuleBook
 from ..schema import CLAIM_COLUMNS, RejectReason, empty_rejects
@@ -20,7 +21,7 @@ from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, 
 from ..status import Exit
 
 from .accumulator import combine_last, last_claims, late_flag, merge_accumulator, ytd_columns
-from .layout import ENTRY_COLUMNS, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name
+from .layout import ENTRY_COLUMNS, LAST_COLUMNS, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name
 from .read import part_paths, read_accumulator, scan_parts
 
 
@@ -193,11 +194,13 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     acc = read_accumulator(root, head)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
     writer = PartWriter(root, run, ledger_schema(book))
+    # each chunk's late flags look at its own persons' last claims, not the whole accumulator's
+    last_of = ByPerson(acc.select(KEYS + list(LAST_COLUMNS))) if acc is not None and "last_enddate" in acc.columns else None
     lasts: list[pl.DataFrame] = []
     late = {"n": 0, "examples": []}
 
     def sink(chunk: pl.DataFrame) -> None:
-        chunk = stamp(late_flag(chunk, acc), run, head.entries + writer_rows())
+        chunk = stamp(late_flag(chunk, last_of.covering(chunk.get_column("psn_no")) if last_of else acc), run, head.entries + writer_rows())
         writer.write(lean(chunk))  # the engine's working figures go to on_chunk (audit), not to the ledger
         lasts.append(last_claims(chunk))
         flagged = chunk.filter(pl.col("late"))
