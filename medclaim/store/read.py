@@ -59,6 +59,44 @@ def scan_parts(root: Path, head: Head, columns: list[str] | None = None) -> pl.L
     return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
 
+def _row_groups_that_may_hold(meta, column: str, values: pl.Series) -> list[int]:
+    """Row groups of a Parquet file whose ``column`` statistics (min, max) leave room for one of
+    the sorted ``values``; a group without statistics may hold anything."""
+    pos = meta.schema.names.index(column)
+    keep = []
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(pos).statistics
+        if stats is None or not stats.has_min_max:
+            keep.append(g)
+        elif values.search_sorted(stats.min, side="left") < values.search_sorted(stats.max, side="right"):
+            keep.append(g)
+    return keep
+
+
+def parts_holding(root: Path, head: Head, column: str, values: pl.Series, columns: list[str]) -> pl.DataFrame:
+    """The rows of the ledger's parts whose ``column`` is one of ``values`` (``columns`` of them).
+
+    Reads only the row groups whose min/max statistics of ``column`` could hold one of the values:
+    a month's new settlement ids usually lie beyond every id the ledger holds (ids grow with
+    time), so a large ledger is not read at all; where the ranges overlap it reads what it must.
+    Exact either way: a row group is skipped only when no value can be in it.  No row found: an
+    empty frame without columns.
+    """
+    import pyarrow.parquet as pq
+
+    wanted = values.drop_nulls().unique().sort()
+    frames = []
+    for path in part_paths(root, head):
+        with pq.ParquetFile(path) as f:
+            groups = _row_groups_that_may_hold(f.metadata, column, wanted)
+            if not groups:
+                continue
+            have = [c for c in columns if c in f.schema_arrow.names]
+            frame = pl.from_arrow(f.read_row_groups(groups, columns=have))
+        frames.append(frame.join(wanted.to_frame(column), on=column, how="semi"))
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()  # (no row: no column either)
+
+
 def check_parts(root: Path, head: Head, thorough: bool = False) -> None:
     """Raise ``LedgerCorrupt`` (exit 9) naming each part HEAD names that is missing or truncated
     (``thorough``: or changed — sha256 and rows), with its recovery, before a Parquet reader fails

@@ -22,7 +22,7 @@ from ..status import Exit
 
 from .accumulator import combine_last, last_claims, late_flag, merge_accumulator, ytd_columns
 from .layout import ENTRY_COLUMNS, LAST_COLUMNS, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name
-from .read import part_paths, read_accumulator, scan_parts
+from .read import part_paths, parts_holding, read_accumulator
 
 
 # ------------------------------------------------------------------ what a run produces
@@ -139,16 +139,17 @@ def settled_state(root: Path, head: Head, ids: pl.DataFrame) -> pl.DataFrame:
     """For the given setl_ids that are in the ledger: ``net`` (claims − reversals: 1 settled, 0
     reversed), the entry_no and run of the latest claim entry, and of the latest reversal.
 
-    One pass over the ledger's ``setl_id`` column (a semi-join; no re-sort of the year's history).
+    Reads only the parts' row groups whose id range could hold one of the ids (``parts_holding``).
     """
     schema = {"setl_id": pl.String, "net": pl.Int64, "claim_entry": pl.Int64, "claim_run": pl.Int32, "reversal_run": pl.Int32}
     if not head.parts or ids.height == 0:
         return pl.DataFrame(schema=schema)
-    lf = scan_parts(root, head, ["setl_id", "is_reversal", "entry_no", "run"])
-    hits = lf.join(ids.select("setl_id").unique().lazy(), on="setl_id", how="semi")
+    hits = parts_holding(root, head, "setl_id", ids.get_column("setl_id"), ["setl_id", "is_reversal", "entry_no", "run"])
+    if hits.height == 0:
+        return pl.DataFrame(schema=schema)
     rev = pl.col("is_reversal")
     return (
-        hits.group_by("setl_id")
+        hits.lazy().group_by("setl_id")
         .agg(
             net=pl.when(rev).then(-1).otherwise(1).sum().cast(pl.Int64),
             claim_entry=pl.col("entry_no").filter(~rev).max(),
