@@ -466,7 +466,8 @@ def settle_into_ledger(
     """Settle extracts as the next run of the persistent ledger in ``ledger_dir``."""
     started = utc_now()
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
-    with Ledger.open(ledger_dir, wait, "medclaim settle") as lg:
+    # the ledger's check (a hash of every part) runs while the input is read, under the lock
+    with Ledger.open(ledger_dir, wait, "medclaim settle", check_meanwhile=True) as lg:
         progress.stage("reading")
         read = read_claims(inputs, encoding=encoding, options=spilling(read_options))
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,36 +34,65 @@ class Ledger:
         self.root = root
         self.head = head
         self.notes: list[str] = []  # what opening found and did (e.g. a killed run's files set aside)
+        self._pending = None  # a check still running (``open(check_meanwhile=True)``)
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, root: str | Path, wait: float = 0.0, command: str = "medclaim", *,
-             head: Callable[[], Head] | None = None) -> Iterator["Ledger"]:
+             head: Callable[[], Head] | None = None, check_meanwhile: bool = False) -> Iterator["Ledger"]:
         """Lock the ledger and check it before anything is appended (``ledger_check``): a damaged
         ledger raises ``LedgerCorrupt`` (exit 9) and nothing is changed.  ``head``: builds the HEAD
-        to use under the lock instead of HEAD.json, unchecked (``rebuild``)."""
+        to use under the lock instead of HEAD.json, unchecked (``rebuild``).
+
+        ``check_meanwhile``: the check (a sha256 of every part: a second on a large ledger) runs in
+        a second thread while the caller reads its input under the lock; ``checked()`` waits for it
+        and raises what it found, and every planning method calls it first, so nothing is written
+        to a ledger before it has been checked."""
         from .. import ledger_check
 
         root = Path(root)
         check_ledger_dir(root)
         with ledger_lock(root, wait, command):
             inv = ledger_check.inventory(root)
+            pending = None
             if callable(head):
                 head = head()
                 inv = ledger_check.inventory(root)
             elif head is None:
                 head = read_head(root) or Head()
-                ledger_check.check_before_append(root, head, inv)
+                if check_meanwhile:
+                    pending = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medclaim-check")
+                    check = pending.submit(ledger_check.check_before_append, root, head, inv)
+                else:
+                    ledger_check.check_before_append(root, head, inv)
             lg = cls(root, head)
-            lg.clean_leftovers(inv)
-            yield lg
+            if pending is None:
+                lg.clean_leftovers(inv)
+                yield lg
+                return
+            lg._pending = (check, inv)
+            try:
+                yield lg
+            finally:
+                pending.shutdown(wait=True)  # never leave the lock while the check still reads the ledger
+
+    def checked(self) -> None:
+        """Wait for a check started by ``open(check_meanwhile=True)``; raise ``LedgerCorrupt`` if it
+        found damage; then deal with a killed run's leftovers, as ``open`` does."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            check, inv = pending
+            check.result()
+            self.clean_leftovers(inv)
 
     # -- planning
     def plan_settle(self, claims: pl.DataFrame | Handover, book: RuleBook,
                     on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None) -> RunPlan:
+        self.checked()
         return plan_settle(self.root, self.head, claims, book, on_chunk, roster)
 
     def plan_reverse(self, setl_ids: list[str], book: RuleBook, reason: str | None = None) -> RunPlan:
+        self.checked()
         return plan_reverse(self.root, self.head, setl_ids, book, reason)
 
     # -- housekeeping
@@ -97,6 +127,7 @@ class Ledger:
         ``run_files`` maps a file name in ``runs/run-NNNNNN/`` to a writer; ``manifest.json``, if
         given, is written last.  On return the run is committed and durable.
         """
+        self.checked()
         root, old = self.root, self.head
         if plan.run != old.run + 1:
             raise LedgerError(f"run {plan.run} does not follow the ledger's run {old.run}")
