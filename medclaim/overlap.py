@@ -104,48 +104,52 @@ _DONE = object()
 
 def ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     """``items``, produced in a background thread up to ``depth`` ahead of the consumer (reading
-    the next batch of a file while this one is parsed).  Items and errors arrive in order; when
-    the consumer stops early the producer is stopped at its next item."""
+    the next batch of a file, the next spilled bucket, while this one is worked on): at most the
+    item in use and ``depth`` more exist at a time.  Items and errors arrive in order; when the
+    consumer stops early the producer is stopped before its next item."""
     if not enabled():
         yield from items
         return
     import queue
 
-    q: queue.Queue = queue.Queue(maxsize=depth)
+    q: queue.Queue = queue.Queue()
+    slots = threading.Semaphore(depth)  # one per item produced and not yet taken
     stop = threading.Event()
 
-    def put(item: Any) -> bool:
+    def slot() -> bool:
         while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
+            if slots.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def produce() -> None:
+        it = iter(items)
         try:
-            for item in items:
-                if not put((item, None)):
-                    close = getattr(items, "close", None)  # a generator: let it close its file
-                    if close is not None:
-                        close()
+            while slot():
+                try:
+                    item = next(it)
+                except StopIteration:
+                    q.put((_DONE, None))
                     return
+                q.put((item, None))
+            close = getattr(it, "close", None)  # stopped early: a generator closes its file
+            if close is not None:
+                close()
         except BaseException as exc:  # handed to the consumer, raised there
-            put((_DONE, exc))
-            return
-        put((_DONE, None))
+            q.put((_DONE, exc))
 
     thread = threading.Thread(target=produce, name="medclaim-ahead", daemon=True)
     thread.start()
     try:
         while True:
             item, exc = q.get()
+            slots.release()  # taken: the producer may start on the next one
             if item is _DONE:
                 if exc is not None:
                     raise exc
                 return
             yield item
+            item = None  # (not kept alive while waiting for the next)
     finally:
         stop.set()
         thread.join()

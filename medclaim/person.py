@@ -28,17 +28,17 @@ class ByPerson:
     hold persons the chunk lacks, harmless to a left join) whatever the chunk's order.
     """
 
-    _H = "_person_hash"
-
     def __init__(self, frame: pl.DataFrame):
-        self.frame = frame.with_columns(person_hash(pl.col("psn_no")).alias(self._H)).sort(self._H)
-        self._hashes = self.frame.get_column(self._H)
+        self.frame = frame
+        # only the hashes and row numbers are sorted; a slice's rows are gathered when asked for
+        order = frame.select(person_hash(pl.col("psn_no")).alias("h")).with_row_index("row").sort("h")
+        self._hashes, self._rows = order.get_column("h"), order.get_column("row")
 
     def covering(self, psn_no: pl.Series) -> pl.DataFrame:
         """The rows of every person in ``psn_no`` (and of the persons hashed between them)."""
         if psn_no.len() == 0 or self.frame.height == 0:
-            return self.frame.clear().drop(self._H)
+            return self.frame.clear()
         hashes = person_hash(psn_no)
         lo = self._hashes.search_sorted(hashes.min(), side="left")
         hi = self._hashes.search_sorted(hashes.max(), side="right")
-        return self.frame.slice(lo, hi - lo).drop(self._H)
+        return self.frame.select(pl.all().gather(self._rows.slice(lo, hi - lo)))

@@ -18,7 +18,7 @@ from .io.spill import SpilledClaims, rows_from_env
 from .roster import Roster, apply_roster
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
-from .overlap import background, then
+from .overlap import ahead, background, then
 from .person import ByPerson
 
 ID_COLUMNS = ["cls", "tier", "place", "ident"]
@@ -268,8 +268,8 @@ def settle_buckets(
 
 def _settle_buckets(spilled, book, openings, own_openings, sink, chunk_rows, roster, screen, closing, after_bucket) -> Settlement:
     rejects, closings, ledgers = [], [], []
-    for bucket in range(spilled.buckets):
-        claims = spilled.read(bucket)
+    # the next bucket is read from disk while this one is settled
+    for bucket, claims in ahead((b, spilled.read(b)) for b in range(spilled.buckets)):
         if screen is not None:
             claims, screened = screen(claims)
             rejects.append(screened)

@@ -97,3 +97,17 @@ def test_ahead_stops_and_closes_the_source_when_the_consumer_stops():
     assert [next(it) for _ in range(3)] == [0, 1, 2]
     it.close()
     assert closed.wait(2)
+
+
+def test_ahead_keeps_at_most_one_item_beyond_the_one_in_use():
+    """A spilled bucket is ~1.5M claims: reading ahead must hold one more, never a queue of them."""
+    produced = []
+
+    def source():
+        for i in range(20):
+            produced.append(i)
+            yield i
+
+    for taken, x in enumerate(ahead(source())):
+        time.sleep(0.002)  # the consumer is the slow side: the producer would run ahead if it could
+        assert len(produced) - taken <= 2  # this one and the next

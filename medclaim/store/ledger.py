@@ -35,6 +35,7 @@ class Ledger:
         self.head = head
         self.notes: list[str] = []  # what opening found and did (e.g. a killed run's files set aside)
         self._pending = None  # a check still running (``open(check_meanwhile=True)``)
+        self._checked_accumulator: pl.DataFrame | None = None  # the accumulator the check read
 
     @classmethod
     @contextlib.contextmanager
@@ -54,7 +55,7 @@ class Ledger:
         check_ledger_dir(root)
         with ledger_lock(root, wait, command):
             inv = ledger_check.inventory(root)
-            pending = None
+            pending, acc = None, None
             if callable(head):
                 head = head()
                 inv = ledger_check.inventory(root)
@@ -64,8 +65,9 @@ class Ledger:
                     pending = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medclaim-check")
                     check = pending.submit(ledger_check.check_before_append, root, head, inv)
                 else:
-                    ledger_check.check_before_append(root, head, inv)
+                    acc = ledger_check.check_before_append(root, head, inv)
             lg = cls(root, head)
+            lg._checked_accumulator = acc
             if pending is None:
                 lg.clean_leftovers(inv)
                 yield lg
@@ -82,14 +84,15 @@ class Ledger:
         pending, self._pending = self._pending, None
         if pending is not None:
             check, inv = pending
-            check.result()
+            self._checked_accumulator = check.result()
             self.clean_leftovers(inv)
 
     # -- planning
     def plan_settle(self, claims: pl.DataFrame | Handover, book: RuleBook,
                     on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None) -> RunPlan:
         self.checked()
-        return plan_settle(self.root, self.head, claims, book, on_chunk, roster)
+        acc, self._checked_accumulator = self._checked_accumulator, None  # (used once: a plan changes it)
+        return plan_settle(self.root, self.head, claims, book, on_chunk, roster, acc)
 
     def plan_reverse(self, setl_ids: list[str], book: RuleBook, reason: str | None = None) -> RunPlan:
         self.checked()

@@ -181,7 +181,7 @@ def split_already_settled(root: Path, head: Head, claims: pl.DataFrame) -> tuple
 
 
 def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: RuleBook,
-                on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None) -> RunPlan:
+                on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None, acc: pl.DataFrame | None = None) -> RunPlan:
     """Settle new claims after everything the ledger holds, writing the run's part chunk by chunk.
 
     Claims whose setl_id is already settled (and not reversed) are rejected as ``already_settled``;
@@ -192,7 +192,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     """
     run = head.run + 1
     claims = take(claims)
-    acc = read_accumulator(root, head)
+    acc = acc if acc is not None else read_accumulator(root, head)  # (the pre-append check has read it)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
     writer = PartWriter(root, run, ledger_schema(book))
     # each chunk's late flags look at its own persons' last claims, not the whole accumulator's

@@ -1,0 +1,36 @@
+"""person.ByPerson: the rows of a chunk's persons, found by one slice of the person-hash order."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given, settings, strategies as st
+
+from medclaim.person import ByPerson, person_hash
+
+
+@settings(max_examples=50, deadline=None)
+@given(everyone=st.lists(st.text(alphabet="0123456789X", min_size=1, max_size=6), min_size=0, max_size=40, unique=True),
+       data=st.data())
+def test_covering_holds_every_row_of_the_asked_persons(everyone, data):
+    frame = pl.DataFrame({"psn_no": everyone, "ytd": list(range(len(everyone)))}, schema={"psn_no": pl.String, "ytd": pl.Int64})
+    asked = data.draw(st.lists(st.sampled_from(everyone), max_size=10)) if everyone else []
+    got = ByPerson(frame).covering(pl.Series(asked, dtype=pl.String))
+    # every row of an asked person is there, unchanged
+    want = frame.filter(pl.col("psn_no").is_in(asked))
+    assert want.join(got, on=["psn_no", "ytd"], how="anti").height == 0
+    # and nothing outside the asked persons' hash range
+    if asked:
+        lo, hi = person_hash(pl.Series(asked)).min(), person_hash(pl.Series(asked)).max()
+        assert got.select(person_hash(pl.col("psn_no")).is_between(lo, hi).all()).item()
+    else:
+        assert got.height == 0
+
+
+def test_a_chunk_of_the_engine_order_gets_about_its_share():
+    """Persons in hash order, cut in five stretches: each stretch's slice is its own persons only."""
+    people = pl.DataFrame({"psn_no": [f"P{i:05d}" for i in range(5000)]}).with_columns(ytd=pl.lit(1, pl.Int64))
+    ordered = people.sort(person_hash(pl.col("psn_no")))
+    index = ByPerson(people)
+    for k in range(5):
+        stretch = ordered.slice(k * 1000, 1000)
+        assert index.covering(stretch["psn_no"]).height == 1000
