@@ -187,6 +187,7 @@ def main(
 @app.command()
 @guarded
 def settle(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Extract files: .csv/.txt (UTF-8, GBK/GB18030 or UTF-16), .xlsx/.xls (Excel, old Excel too), .parquet. Several files = one month from several hospitals.", exists=True, dir_okay=False)],
     rules: Annotated[str, typer.Option("--rules", "-r", help="Rule set: the id of a shipped one (anhui/dongzhi-2021; see `medclaim rules list`), a .yaml file, or a region directory of periods.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="One-off run: directory for ledger.parquet, rejects.csv, summary.txt/json (every person starts the year from zero).", show_default=False)] = None,
@@ -208,6 +209,7 @@ def settle(
     log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append a log of the run to this file.")] = None,
     engine: Annotated[Engine, typer.Option("--engine", help="local: this machine (polars). spark: the same engine per partition of persons on Spark (needs --ledger and the spark extra; under spark-submit, its cluster; else local mode); see docs/spark.md.")] = Engine.local,
     spark_partitions: Annotated[Optional[int], typer.Option("--partitions", help="With --engine spark: partitions of persons (default: one per 500,000 claims). Each is settled in one Python worker.", min=1, show_default=False)] = None,
+    spark_memory: Annotated[Optional[str], typer.Option("--spark-memory", metavar="SIZE", envvar="MEDCLAIM_SPARK_MEMORY", help="With --engine spark in local mode: the heap of the Spark driver's JVM (spark.driver.memory), e.g. 4g or 512m (Spark's default: 1g; 10M claims need more). Set as the JVM starts; under spark-submit or in a session already running it is not applied (the cluster's settings stand: give spark-submit --driver-memory) and the run says so.", show_default=False)] = None,
 ) -> Exit:
     """Settle claims through basic insurance, 大病 and medical assistance and write the ledger.
 
@@ -246,6 +248,13 @@ def settle(
         o.error("--engine spark settles into a --ledger directory (its executors write the run's part files) and writes no "
                 "CSV/Excel copy; give --ledger DIR without --out/--format, and read the parts as Parquet (docs/spark.md)")
         return Exit.USAGE
+    if spark_memory is not None:
+        try:
+            from_env = getattr(ctx.get_parameter_source("spark_memory"), "name", "") == "ENVIRONMENT"
+            spark_memory = spark_memory_option(spark_memory, engine is Engine.spark, from_env)
+        except ValueError as e:
+            o.error(str(e))
+            return Exit.USAGE
     if engine is Engine.spark and spill_dir is not None:
         o.error("--spill-dir is for the local engine: a Spark run reads the extracts on the driver and stages them for Spark, "
                 "which spreads them over its executors by person (docs/spark.md); leave out --spill-dir")
@@ -268,7 +277,8 @@ def settle(
 
                     try:
                         result = settle_into_ledger_spark(inputs, rules, ledger, None, wait, spark_partitions, people=people,
-                                                          read_options=reading, roster=enrolled)
+                                                          read_options=reading, roster=enrolled, driver_memory=spark_memory,
+                                                          warn=o.warn)
                     except SparkUnavailable as e:
                         o.error(str(e))
                         return Exit.USAGE
@@ -295,6 +305,21 @@ def settle(
     if s["rows_rejected"] and where is not None:
         o.warn(o.words("cli.rows_rejected", n=f"{s['rows_rejected']:,}", path=where / "rejects.csv"))
     return result.status
+
+
+def spark_memory_option(value: str, spark: bool, from_env: bool) -> str | None:
+    """The checked ``--spark-memory`` (or, ``from_env``, ``MEDCLAIM_SPARK_MEMORY``) value; ``ValueError`` names where it came from."""
+    from .spark.session import MEMORY_ENV, driver_memory
+
+    given = f"{MEMORY_ENV}={value}" if from_env else f"--spark-memory {value}"
+    if not spark:
+        if from_env:  # a site may set the variable for every run: the local engine has no JVM to give it to
+            return None
+        raise ValueError(f"{given}: the Spark driver's heap is for --engine spark; leave it out for the local engine")
+    try:
+        return driver_memory(value)
+    except ValueError as e:
+        raise ValueError(f"{given}: {e}") from None
 
 
 @rules_app.command("list")

@@ -170,7 +170,7 @@ def test_without_spark_the_command_says_what_to_install(monkeypatch, tmp_path):
     import medclaim.spark.ledger as spark_ledger
     from medclaim.spark import SparkUnavailable
 
-    def no_spark():
+    def no_spark(**kw):
         raise SparkUnavailable("--engine spark needs pyspark: pyspark is not installed — install the spark extra: "
                                "pip install 'medclaim[spark]' (and a Java 17+ runtime)")
 

@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import polars as pl
 
@@ -59,7 +59,7 @@ from ..store import (
 from ..summary import SummaryAccumulator
 from .dataframe import by_person, canonical_claims, with_openings_and_roster
 from .partition import Layout, read_partition, settle_partition
-from .session import session
+from .session import memory_not_applied, session
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -292,6 +292,7 @@ def append_claims_spark(
         import pyspark
 
         engine = {"engine": {"name": "spark", "pyspark": pyspark.__version__, "master": spark.sparkContext.master,
+                             "driver_memory": spark.sparkContext.getConf().get("spark.driver.memory", None),
                              "part_files": len(plan.parts)}}
         try:
             return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, [], started,
@@ -313,19 +314,30 @@ def settle_into_ledger_spark(
     people: PeopleFiles = DEFAULT_PEOPLE,
     read_options: ReadOptions | None = None,
     roster: Roster | None = None,
+    driver_memory: str | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> RunResult:
     """``pipeline.settle_into_ledger`` on Spark: the extracts are read (and rows rejected) on the
     driver exactly as locally (``read_options`` as ``--header-row``, ``--columns`` … give them),
-    then settled on Spark, with the enrollment ``roster`` (read on the driver) applied."""
+    then settled on Spark, with the enrollment ``roster`` (read on the driver) applied.
+
+    ``driver_memory`` (``4g``, checked by ``session.driver_memory``) is the heap of a local-mode
+    driver medclaim starts; a session already running keeps its own, and the result warns."""
     if read_options is not None and read_options.spill is not None:
         # a spilled read hands its claims over in person buckets, which this run does not take
         raise ValueError("spilling the input to disk (ReadOptions.spill, --spill-dir) is for the local engine: "
                          "a Spark run stages the claims for Spark itself")
     started = utc_now()
     book = load_rulebook(rules)
-    spark = spark or session()
+    spark = spark or session(driver_memory=driver_memory)
+    unapplied = memory_not_applied(spark, driver_memory)
+    for w in unapplied if warn else []:
+        warn(w)
     read = read_claims(inputs, encoding=encoding, options=read_options)
     meta = inputs_manifest(inputs, read.files)
-    return append_claims_spark(ledger_dir, read.claims, book, spark=spark, partitions=partitions, rules=rules,
-                               read_rejects=read.rejects, rows_read=read.rows_read, inputs=meta, wait=wait, started=started,
-                               people=people, read_info=read.summary_fields(), roster=roster)
+    result = append_claims_spark(ledger_dir, read.claims, book, spark=spark, partitions=partitions, rules=rules,
+                                 read_rejects=read.rejects, rows_read=read.rows_read, inputs=meta, wait=wait, started=started,
+                                 people=people, read_info=read.summary_fields(), roster=roster)
+    if not warn:
+        result.warnings[:0] = unapplied
+    return result
