@@ -123,3 +123,25 @@ def test_the_heap_is_the_local_drivers_and_a_running_session_keeps_its_own(tmp_p
     manifest = json.loads((tmp_path / "l" / "runs" / "run-000001" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["engine"]["driver_memory"] == "1536m"
     assert "--spark-memory 2g was not applied" in run.stderr and "driver memory 1536m" in run.stderr
+
+
+# ------------------------------------------------------------------ the ledger's lock comes first
+
+
+def test_a_spark_run_facing_a_held_lock_is_refused_before_it_reads_or_starts_spark(monkeypatch, tmp_path):
+    """Another run holds the ledger: `settle --engine spark` exits 6 naming the holder, without
+    reading the extracts (it used to read them whole first) and without starting Spark."""
+    import medclaim.spark.ledger as spark_ledger
+    from medclaim import store
+
+    touched = []
+    monkeypatch.setattr(spark_ledger, "read_claims", lambda *a, **kw: touched.append("read") or pytest.fail("read"))
+    monkeypatch.setattr(spark_ledger, "session", lambda **kw: touched.append("spark") or pytest.fail("spark"))
+    with store.ledger_lock(tmp_path / "l", command="the March run"):
+        out = settle(tmp_path, "--engine", "spark")
+        waited = settle(tmp_path, "--engine", "spark", "--wait", "0.3")
+    assert out.exit_code == Exit.LOCKED, out.output
+    assert "locked by pid" in out.output and "the March run" in out.output
+    assert waited.exit_code == Exit.LOCKED and "after waiting 0.3 s" in waited.output
+    assert touched == []
+    assert not (tmp_path / "l" / "HEAD.json").exists()

@@ -1,6 +1,7 @@
 """A run of a persistent ledger settled on Spark (``medclaim settle --engine spark --ledger DIR``).
 
-The driver holds the ledger's lock for the whole run, as a local run does.  Then:
+The driver takes the ledger's lock first and holds it for the whole run, as a local run does: a
+run that finds the ledger locked is refused before Spark starts or any extract is read.  Then:
 
 1. claims already in the ledger are set aside (``already_settled``), as locally;
 2. the new claims and the accumulator rows of their persons are repartitioned by person;
@@ -69,6 +70,8 @@ ROWS_PER_PARTITION = 500_000
 PLAN_SCHEMA = "pid int, entries bigint, info string"
 PART_SCHEMA = "pid int, file string, tmp string, rows bigint"  # a PreparedPart, for the driver's commit
 LATE_EXAMPLES = 5
+#: Who holds the lock, as a run refused meanwhile names it.
+LOCK_COMMAND = "medclaim settle --engine spark"
 
 
 def staging_dir(root: Path, run: int) -> Path:
@@ -283,24 +286,32 @@ def append_claims_spark(
     """``pipeline.append_claims`` on Spark: settle canonical ``claims`` into the ledger as one run
     (with the enrollment ``roster`` applied as ``settle --roster`` applies it)."""
     started = started or utc_now()
-    spark = spark or session()
+    with Ledger.open(ledger_dir, wait, LOCK_COMMAND) as lg:
+        return _append_locked(lg, claims, book, spark or session(), partitions, rules, read_rejects, rows_read, inputs,
+                              started, people, read_info, roster)
+
+
+def _append_locked(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "SparkSession", partitions: int | None,
+                   rules: str | Path | None, read_rejects: pl.DataFrame | None, rows_read: int | None,
+                   inputs: list[dict[str, Any]] | None, started: str, people: PeopleFiles, read_info: dict[str, Any] | None,
+                   roster: Roster | None) -> RunResult:
+    """One run of the ledger ``lg``, whose lock the caller holds."""
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
-    with Ledger.open(ledger_dir, wait, "medclaim settle --engine spark") as lg:
-        head_before = {"run": lg.head.run, "entries": lg.head.entries}
-        plan, totals, reported = plan_settle_spark(lg, claims, book, spark, partitions, roster)
-        import pyspark
+    head_before = {"run": lg.head.run, "entries": lg.head.entries}
+    plan, totals, reported = plan_settle_spark(lg, claims, book, spark, partitions, roster)
+    import pyspark
 
-        engine = {"engine": {"name": "spark", "pyspark": pyspark.__version__, "master": spark.sparkContext.master,
-                             "driver_memory": spark.sparkContext.getConf().get("spark.driver.memory", None),
-                             "part_files": len(plan.parts)}}
-        try:
-            return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, [], started,
-                                     head_before, engine, people, read_info)
-        except BaseException:
-            if lg.head.run < plan.run:  # not committed: its prepared parts go
-                plan.discard()
-            raise
+    engine = {"engine": {"name": "spark", "pyspark": pyspark.__version__, "master": spark.sparkContext.master,
+                         "driver_memory": spark.sparkContext.getConf().get("spark.driver.memory", None),
+                         "part_files": len(plan.parts)}}
+    try:
+        return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, [], started,
+                                 head_before, engine, people, read_info)
+    except BaseException:
+        if lg.head.run < plan.run:  # not committed: its prepared parts go
+            plan.discard()
+        raise
 
 
 def settle_into_ledger_spark(
@@ -321,23 +332,27 @@ def settle_into_ledger_spark(
     driver exactly as locally (``read_options`` as ``--header-row``, ``--columns`` … give them),
     then settled on Spark, with the enrollment ``roster`` (read on the driver) applied.
 
+    As a local run, it takes the ledger's lock first: a run that finds the ledger locked is refused
+    (``LedgerLocked``, exit 6, or waits ``wait`` seconds) before Spark starts or the extracts are read.
+
     ``driver_memory`` (``4g``, checked by ``session.driver_memory``) is the heap of a local-mode
-    driver medclaim starts; a session already running keeps its own, and the result warns."""
+    driver medclaim starts; a session already running keeps its own, which is said at once to ``warn``
+    (else in the result's warnings: a run that then fails for want of heap would not say it)."""
     if read_options is not None and read_options.spill is not None:
         # a spilled read hands its claims over in person buckets, which this run does not take
         raise ValueError("spilling the input to disk (ReadOptions.spill, --spill-dir) is for the local engine: "
                          "a Spark run stages the claims for Spark itself")
     started = utc_now()
-    book = load_rulebook(rules)
-    spark = spark or session(driver_memory=driver_memory)
-    unapplied = memory_not_applied(spark, driver_memory)
-    for w in unapplied if warn else []:
-        warn(w)
-    read = read_claims(inputs, encoding=encoding, options=read_options)
-    meta = inputs_manifest(inputs, read.files)
-    result = append_claims_spark(ledger_dir, read.claims, book, spark=spark, partitions=partitions, rules=rules,
-                                 read_rejects=read.rejects, rows_read=read.rows_read, inputs=meta, wait=wait, started=started,
-                                 people=people, read_info=read.summary_fields(), roster=roster)
+    book = load_rulebook(rules)  # bad rules fail before the lock is taken
+    with Ledger.open(ledger_dir, wait, LOCK_COMMAND) as lg:
+        spark = spark or session(driver_memory=driver_memory)
+        unapplied = memory_not_applied(spark, driver_memory)
+        for w in unapplied if warn else []:
+            warn(w)
+        read = read_claims(inputs, encoding=encoding, options=read_options)
+        meta = inputs_manifest(inputs, read.files)
+        result = _append_locked(lg, read.claims, book, spark, partitions, rules, read.rejects, read.rows_read, meta, started,
+                                people, read.summary_fields(), roster)
     if not warn:
         result.warnings[:0] = unapplied
     return result
