@@ -95,6 +95,18 @@ class Out:
         print(f"error: {msg}", file=sys.stderr)
 
 
+def language_known(o: Out, lang: str) -> bool:
+    """False (and the languages there are, as an error) for a --lang without a labels file."""
+    from .labels import load_labels
+
+    try:
+        load_labels(lang)
+    except ValueError as e:
+        o.error(str(e))
+        return False
+    return True
+
+
 def setup_logging(log_file: Path | None) -> None:
     """Append INFO and above to ``log_file`` (one handler per file, however often called).
 
@@ -357,8 +369,9 @@ def rules_check(
     return Exit.OK
 
 
-# Commands defined in their own modules register themselves on `app` when imported.
-from . import cli_audit, cli_compare, cli_contributions, cli_explain, cli_ledger, cli_report  # noqa: E402,F401
+# Commands defined in their own modules register themselves on `app` when imported, in the order
+# --help lists them.
+from . import cli_audit, cli_report, cli_compare, cli_contributions, cli_explain, cli_ledger  # noqa: E402,F401,I001
 
 def run() -> None:
     """The ``medclaim`` program: the app, with a last guard for failures outside any command

@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import Out, app, guarded, log, setup_logging
-from .cli_report import language_known
+from .cli import Out, app, guarded, language_known, log, setup_logging
 from .status import Exit
 
 

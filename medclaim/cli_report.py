@@ -7,20 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import Out, app, guarded, log, setup_logging
+from .cli import Out, app, guarded, language_known, log, setup_logging
 from .status import Exit
-
-
-def language_known(o: Out, lang: str) -> bool:
-    """False (and the languages there are, as an error) for a --lang without a labels file."""
-    from .labels import load_labels
-
-    try:
-        load_labels(lang)
-    except ValueError as e:
-        o.error(str(e))
-        return False
-    return True
 
 
 @app.command()

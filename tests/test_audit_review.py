@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 from helpers import book, claim
 
-from medclaim.audit.params import DEFAULT_REVIEW
+from medclaim.rules.audit import DEFAULT_REVIEW
 from medclaim.audit.review import review_flags
 from medclaim.schema import CLAIM_SCHEMA
 from medclaim.settle import settle_claims

@@ -2,12 +2,13 @@
 
 One concern per module:
 
-* ``params``  — the rule file's cited ``audit`` block (review-rule parameters, burden thresholds);
 * ``compare`` — reported against computed, field by field (also used by ``settle``'s summary);
 * ``causes``  — which engine step explains a difference (the engine replayed with one thing changed);
 * ``review``  — review rules (overlapping stays, 分解住院, outliers …) as vectorised polars;
 * ``burden``  — 高额费用负担患者预警 and 倾斜救助 lists;
 * ``run``     — files in, files out, the summary.
 
-This package is imported by ``medclaim.rules`` (for ``params``), so this file imports nothing.
+The rule file's cited ``audit`` block (review-rule parameters, burden thresholds) is part of the
+rule-file schema: its models are in ``medclaim.rules.audit``.  ``medclaim.rules`` imports nothing
+of this package.
 """

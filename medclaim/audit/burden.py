@@ -21,7 +21,7 @@ import polars as pl
 
 from ..engine import KEYS
 from ..rules import RuleSet
-from .params import DEFAULT_HIGH_BURDEN, HighBurden, TiltAssistance
+from ..rules.audit import DEFAULT_HIGH_BURDEN, HighBurden, TiltAssistance
 
 BURDEN_SCHEMA = {
     "list": pl.String,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..person import person_hash
-from .params import ReviewRules
+from ..rules.audit import ReviewRules
 
 FLAG_SCHEMA = {
     "code": pl.String,

@@ -29,7 +29,7 @@ from ..status import Exit
 from .burden import burden_lists, year_totals
 from .causes import attribute
 from .compare import FIELDS, FUNDS, compare, coverage_by_file, differences, present_fields, reported
-from .params import DEFAULT_REVIEW, ReviewRules
+from ..rules.audit import DEFAULT_REVIEW, ReviewRules
 from .review import CODES, hospital_columns, review_flags
 
 CAUSES = ["not_covered", "inconsistent", "deductible", "ratio", "tier", "annual_cap", "critical_threshold",

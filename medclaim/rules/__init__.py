@@ -13,6 +13,7 @@ The package by concern:
 
 - ``units``   — yuan, ratios, points and factors as the file writes them → fen and basis points;
 - ``params``  — the cited parameter blocks and the benefit layers (basic, 大病, 医疗救助, targets);
+- ``audit``   — the ``audit`` block: review-rule parameters and burden thresholds (``medclaim audit``);
 - ``ruleset`` — enrollment, contributions, code tables, the period's identity, ``RuleSet`` and its
   checks across sections;
 - ``load``    — the strict YAML loader, bounds on a file, path resolution, ``RuleBook``;

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from ..audit.params import AuditRules  # the audit block's models live with the audit, built on .params
 from ..money import fen_to_yuan_str
+from .audit import AuditRules
 from .errors import _did_you_mean, _Problems
 from .params import (
     BENEFIT_CLASSES,

@@ -14,8 +14,11 @@
       tilt_assistance:   # 倾斜救助: assisted people still above this after the three layers
         ...
 
-A rule set without the block is audited with ``DEFAULT_AUDIT`` below: placeholders chosen by the
+A rule set without the block is audited with the defaults below: placeholders chosen by the
 project, not taken from any document (the summary and ``docs/audit.md`` say so).
+
+The models are part of the rule file's schema, so they live in ``medclaim.rules`` (``RuleSet``
+holds the block); ``medclaim.audit`` uses them.  The rules package imports nothing of the audit.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..rules.params import BENEFIT_CLASSES, Cited, _Model
-from ..rules.units import Yuan
+from .params import BENEFIT_CLASSES, Cited, _Model
+from .units import Yuan
 
 
 class ReviewRules(Cited):
