@@ -7,7 +7,7 @@ import json
 import pytest
 
 from medclaim.report import ReportError, build_report
-from medclaim.report.budget import project
+from medclaim.report.budget import load_budget, project
 
 from report_ledger import report_with_budget, rules_with_assisted_target, write_out_dir
 
@@ -133,3 +133,26 @@ def test_bad_budget_file_names_the_key(tmp_path):
     b.write_text("budget:\n  basik: 100\n", encoding="utf-8")
     with pytest.raises(ReportError, match="basik"):
         build_report(ledger, tmp_path / "o", budget=b)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("budget:\n  basik: 100\n", "budget.basik: unknown key `basik` (did you mean 'basic'?)"),  # a budget key, not a rule-file key
+    ("premium: 100\n", "premium: unknown key `premium` (did you mean 'critical_premium'?)"),
+    ("year: soon\nbudget: {basic: 1}\n", "year: expected a whole number, got 'soon'"),
+    ("budget: 5\n", "budget: expected a mapping"),
+    ("- 1\n", "expected a mapping with keys year, budget"),
+    ("year: 2021\n", "gives neither a budget"),
+])
+def test_budget_file_errors_name_the_budget_file_and_the_report_docs(tmp_path, text, says):
+    """A budget file is not a rule file: its errors say "budget file …" and point to the report's
+    documentation of it, never to the rule files' page."""
+    b = tmp_path / "budget-2021.yaml"
+    b.write_text(text, encoding="utf-8")
+    with pytest.raises(ReportError) as e:
+        load_budget(b)
+    lines = str(e.value).splitlines()
+    assert all(ln.startswith(f"budget file {b}: ") for ln in lines), lines
+    assert says in str(e.value)
+    assert "rules.md" not in str(e.value) and "rule file" not in str(e.value)
+    if "keys allowed here" not in str(e.value):  # a misspelt key is answered with the keys allowed there
+        assert "docs/report.md" in str(e.value)

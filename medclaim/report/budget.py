@@ -29,6 +29,8 @@ from ..rules import FUNDS, Yuan, _problems_of
 from .figures import Figures, ReportError, rate_bp
 
 METHOD = "linear_run_rate"
+#: Where the budget file's keys are documented (its errors point there, not to the rule files' page).
+BUDGET_DOC = "docs/report.md, “The budget file”"
 
 
 class _Model(BaseModel):
@@ -49,20 +51,23 @@ class BudgetFile(_Model):
 
 
 def load_budget(path: Path) -> BudgetFile:
+    """The budget file (``--budget``); ``ReportError`` naming the budget file, the key and the fix."""
+    where = f"budget file {path}"
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
-        raise ReportError(f"{path}: cannot read the budget file ({e}) — give a UTF-8 YAML or JSON file") from None
+        raise ReportError(f"{where}: cannot be read ({e}) — give a UTF-8 YAML or JSON file") from None
     except yaml.YAMLError as e:
-        raise ReportError(f"{path}: not valid YAML/JSON ({str(e).splitlines()[0]}) — fix the syntax") from None
+        raise ReportError(f"{where}: not valid YAML/JSON ({str(e).splitlines()[0]}) — fix the syntax") from None
     if not isinstance(data, dict):
-        raise ReportError(f"{path}: expected a mapping with keys year, budget (basic, critical, assistance), critical_premium — see docs/report.md")
+        raise ReportError(f"{where}: expected a mapping with keys year, budget (basic, critical, assistance), critical_premium — see {BUDGET_DOC}")
     try:
         b = BudgetFile.model_validate(data)
     except ValidationError as e:
-        raise ReportError("\n".join(f"{path}: {p}" for p in _problems_of(e, data))) from None
+        raise ReportError("\n".join(f"{where}: {p}" for p in _problems_of(e, data, BudgetFile, BUDGET_DOC))) from None
     if all(getattr(b.budget, f) is None for f in FUNDS) and b.critical_premium is None:
-        raise ReportError(f"{path}: gives neither a budget (budget.basic / critical / assistance) nor critical_premium — nothing to compare")
+        raise ReportError(f"{where}: gives neither a budget (budget.basic / critical / assistance) nor critical_premium — "
+                          f"nothing to compare; see {BUDGET_DOC}")
     return b
 
 

@@ -80,11 +80,14 @@ def _field_keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The schema model that sits at a key path of a rule file, if any (to list the keys allowed there)."""
-    from .ruleset import RuleSet  # the schema's own checks raise this module's problems: import late
+def _model_at(loc: tuple[Any, ...], schema: type[BaseModel] | None = None) -> type[BaseModel] | None:
+    """The model that sits at a key path of a file of ``schema`` (a rule file's ``RuleSet`` when
+    none is given), if any (to list the keys allowed there)."""
+    if schema is None:
+        from .ruleset import RuleSet  # the schema's own checks raise this module's problems: import late
 
-    tp: Any = RuleSet
+        schema = RuleSet
+    tp: Any = schema
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -120,21 +123,26 @@ _TYPE_WORDS = {
 }
 
 
-def _describe(err: dict[str, Any], data: Any) -> str:
-    """One pydantic error as 'key.path: what is wrong — fix', in the file's own key names."""
+#: Where a rule file's keys are documented.
+RULES_DOC = "docs/rules.md"
+
+
+def _describe(err: dict[str, Any], data: Any, schema: type[BaseModel] | None = None, doc: str = RULES_DOC) -> str:
+    """One pydantic error as 'key.path: what is wrong — fix', in the file's own key names; ``schema``
+    is the file's model (a rule file's by default), ``doc`` where its keys are documented."""
     loc = tuple(err["loc"])
     path = _fmt_loc(loc, data)
     t = err.get("type", "")
     got = _show(err.get("input"))
     is_key = bool(loc) and loc[-1] == "[key]"
     if t == "missing":
-        model = _model_at(loc[:-1])
+        model = _model_at(loc[:-1], schema)
         allowed = f" (keys here: {', '.join(_field_keys(model))})" if model else ""
-        return f"{path}: required key `{loc[-1]}` is missing — add it{allowed}; see docs/rules.md"
+        return f"{path}: required key `{loc[-1]}` is missing — add it{allowed}; see {doc}"
     if t == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = _model_at(loc[:-1], schema)
         if model is None:
-            return f"{path}: unknown key — remove it or check its spelling (see docs/rules.md)"
+            return f"{path}: unknown key — remove it or check its spelling (see {doc})"
         keys = _field_keys(model)
         return (
             f"{path}: unknown key `{loc[-1]}`{_did_you_mean(str(loc[-1]), keys)} — "
@@ -158,12 +166,13 @@ def _describe(err: dict[str, Any], data: Any) -> str:
     if t.startswith("date"):
         return f"{path}: expected a date, got {got} — write YYYY-MM-DD, e.g. 2024-01-01"
     if t in _TYPE_WORDS:
-        return f"{path}: expected {_TYPE_WORDS[t]}, got {got} — fix the value (see docs/rules.md)"
-    return f"{path}: {err['msg']} (got {got}) — fix the value (see docs/rules.md)"
+        return f"{path}: expected {_TYPE_WORDS[t]}, got {got} — fix the value (see {doc})"
+    return f"{path}: {err['msg']} (got {got}) — fix the value (see {doc})"
 
 
-def _problems_of(e: ValidationError, data: Any) -> list[str]:
-    """Every error of a validation, with model-level checks expanded to one line per problem."""
+def _problems_of(e: ValidationError, data: Any, schema: type[BaseModel] | None = None, doc: str = RULES_DOC) -> list[str]:
+    """Every error of a validation of ``data`` against ``schema`` (a rule file's by default; ``doc``
+    documents its keys), with model-level checks expanded to one line per problem."""
     out: list[str] = []
     for err in e.errors():
         cause = (err.get("ctx") or {}).get("error")
@@ -172,6 +181,6 @@ def _problems_of(e: ValidationError, data: Any) -> list[str]:
             for line in cause.lines:
                 out.append(line if prefix == "(top level)" else f"{prefix}.{line}")
         else:
-            out.append(_describe(err, data))
+            out.append(_describe(err, data, schema, doc))
     return out
 
