@@ -70,7 +70,7 @@ def explain(
           -i sample_data/dongzhi-2021-03-hospital-c.xlsx
 
     Exit status 7 when the person (or the year, or the --claim settlement) has no claims in the
-    ledger or input.  Person numbers are masked unless --show-ids.  See docs/explain.md.
+    ledger or input; 9 when the ledger is damaged (the file is named, with how to recover).  Person numbers are masked unless --show-ids.  See docs/explain.md.
     """
     from . import explain as ex
 
@@ -133,7 +133,8 @@ def explain(
 
 
 def person_rows(ledger: Path, psn_no: str):
-    """The person's ledger rows; a part changed in place, which fails the read, is named (exit 9)."""
+    """The person's ledger rows; a damaged part, or a damaged ledger.parquet of an --out directory,
+    which fails the read, is named (exit 9)."""
     import polars as pl
 
     from . import explain as ex

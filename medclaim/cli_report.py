@@ -41,7 +41,8 @@ def report(
       medclaim report --ledger out/demo --budget budget-2021.yaml --out out/report --lang en
 
     Exit status 0 when written; 4 when the ledger or the budget file cannot be used; 3 when
-    --rules is not a valid rule set.  See docs/report.md.
+    --rules is not a valid rule set; 9 when the ledger is damaged (the file is named, with how to
+    recover).  See docs/report.md.
     """
     from .report import ReportError, build_report
 

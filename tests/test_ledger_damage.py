@@ -236,3 +236,34 @@ def test_a_killed_runs_files_are_set_aside_not_deleted(ledger):
     assert {p.relative_to(next((ledger / "uncommitted").iterdir())).as_posix() for p in kept} >= {
         "parts/run-000003.parquet", "runs/run-000003/manifest.json"}
     assert store.verify(ledger) == []
+
+
+@pytest.fixture(scope="module")
+def one_off(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("one-off") / "out"
+    assert run("settle", A, "--rules", RULES, "--out", d, "-q").exit_code == Exit.REJECTS
+    return d
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not Parquet"])
+@pytest.mark.parametrize("command", ["explain", "report"])
+def test_explain_and_report_name_a_damaged_one_off_ledger(one_off, tmp_path, command, damage):
+    """The ledger.parquet of an --out directory cut short, or not Parquet at all: exit 9 naming the
+    file and how to write it anew (it is the run's only copy) — not an internal error, nor "give a
+    --ledger directory".  Settling the same extract into the directory as told makes it readable."""
+    out = tmp_path / "out"
+    shutil.copytree(one_off, out)
+    p = out / "ledger.parquet"
+    person = pl.read_parquet(p)["psn_no"][0]
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2] if damage == "truncated" else "结算单据号,金额\n1,2\n".encode())
+    before = files(out)
+    argv = ["explain", person, "--ledger", out] if command == "explain" else ["report", "--ledger", out, "--out", tmp_path / "r"]
+    r = run(*argv)
+    assert r.exit_code == Exit.LEDGER_CORRUPT, r.output
+    assert f"{p}: a damaged ledger" in r.output and "not readable Parquet" in r.output
+    assert f"settle the same extracts again into that directory: medclaim settle {A} --rules {RULES} --out {out}" in r.output
+    assert "Traceback" not in r.output and "internal error" not in r.output and "give a --ledger" not in r.output
+    assert files(out) == before
+    assert run("settle", A, "--rules", RULES, "--out", out, "-q").exit_code == Exit.REJECTS
+    assert run(*argv).exit_code == Exit.OK

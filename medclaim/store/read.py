@@ -15,6 +15,8 @@ from .layout import HEAD_FILE, Head, LedgerCorrupt, NotALedger, part_run, read_h
 # ------------------------------------------------------------------ reading
 
 
+#: The ledger of a one-off run, in its ``--out`` directory.
+ONE_OFF_LEDGER = "ledger.parquet"
 _LEDGER_NAMES = re.compile(r"^(HEAD\.json|\.lock|parts|runs|accumulator-\d+\.parquet|\..*\.tmp-\d+)$")
 
 
@@ -26,7 +28,7 @@ def check_ledger_dir(root: Path) -> None:
         raise NotALedger(f"{root} is not a directory")
     if (root / HEAD_FILE).exists():
         return
-    if (root / "ledger.parquet").exists():
+    if (root / ONE_OFF_LEDGER).exists():
         raise NotALedger(
             f"{root} holds a one-off ledger.parquet written with --out; give --ledger a new (or empty) directory"
         )
@@ -110,11 +112,47 @@ def check_parts(root: Path, head: Head, thorough: bool = False) -> None:
 
 
 def raise_if_damaged(path: str | Path) -> None:
-    """After reading a ledger failed: raise ``LedgerCorrupt`` naming the damaged part if the
-    ledger directory holds one (the full check); return if not, so the caller reports the failure."""
+    """After reading a ledger failed: raise ``LedgerCorrupt`` naming the damaged file if the ledger
+    holds one — a part of a ledger directory (the full check), or the ledger.parquet of an ``--out``
+    directory that is not readable Parquet; return if not, so the caller reports the failure."""
     path = Path(path)
     if path.is_dir() and (head := read_head(path)) is not None:
         check_parts(path, head, thorough=True)
+        return
+    one_off = path if path.is_file() else path / ONE_OFF_LEDGER
+    if one_off.is_file():
+        check_one_off(one_off)
+
+
+def check_one_off(file: Path) -> None:
+    """Decode the whole one-off ledger (batch by batch); ``LedgerCorrupt`` naming it and how to
+    write it anew if it is not readable Parquet.  A read the machine refuses is raised as it is."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..failures import refusal_errno
+
+    try:
+        for _ in pq.ParquetFile(file).iter_batches(batch_size=1 << 16):
+            pass
+    except (OSError, pa.ArrowException) as e:
+        if refusal_errno(e) is not None:
+            raise
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise LedgerCorrupt([f"{file}: a damaged ledger — this one-off ledger (written by `medclaim settle --out`) is not "
+                             f"readable Parquet ({why}); nothing else holds its entries: {resettle_hint(file.parent)}"]) from None
+
+
+def resettle_hint(out_dir: Path) -> str:
+    """How to write an ``--out`` directory's ledger anew: its run's own inputs and rules when its summary.json says them."""
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        inputs, rules = [str(i) for i in summary["inputs"]], [str(r) for r in summary["rules"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        inputs, rules = [], []
+    if inputs and len(rules) == 1:
+        return f"settle the same extracts again into that directory: medclaim settle {' '.join(inputs)} --rules {rules[0]} --out {out_dir}"
+    return f"settle the run's extracts again into that directory: medclaim settle EXTRACTS… --rules RULES --out {out_dir}"
 
 
 def scan_ledger(path: str | Path) -> pl.LazyFrame:
@@ -130,8 +168,8 @@ def scan_ledger(path: str | Path) -> pl.LazyFrame:
     if head is not None:
         check_parts(path, head)
         return scan_parts(path, head)
-    if (path / "ledger.parquet").exists():
-        return pl.scan_parquet(path / "ledger.parquet")
+    if (path / ONE_OFF_LEDGER).exists():
+        return pl.scan_parquet(path / ONE_OFF_LEDGER)
     raise NotALedger(f"{path}: no ledger here (neither {HEAD_FILE} of a --ledger directory nor ledger.parquet of an --out directory)")
 
 
