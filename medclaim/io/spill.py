@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from ..overlap import BackgroundSink, enabled as overlap_enabled
 from ..person import person_hash
 
 #: Claims held in memory at most; an input with more rows is spilled to buckets of about this size.
@@ -131,8 +132,16 @@ class SpillWriter:
         self._arrow = pl.DataFrame(schema=schema).to_arrow().schema
         self._writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
         self._options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
+        # a batch is cut into buckets and written in a second thread while the next is parsed
+        self._background = BackgroundSink(self._write) if overlap_enabled() else None
 
     def add(self, claims: pl.DataFrame) -> None:
+        if self._background is not None:
+            self._background(claims)
+        else:
+            self._write(claims)
+
+    def _write(self, claims: pl.DataFrame) -> None:
         s = self.spilled
         frame = claims.select([pl.col(c).cast(t) if c in claims.columns else pl.lit(None, t).alias(c) for c, t in s.schema.items()])
         keyed = frame.with_columns(bucket_of(pl.col("psn_no"), s.bits).alias("_bucket"))
@@ -145,12 +154,17 @@ class SpillWriter:
         s.rows += frame.height
 
     def close(self) -> SpilledClaims:
+        if self._background is not None:
+            self._background.drain()  # raises what a write raised
+            self._background.stop()
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
         return self.spilled
 
     def abort(self) -> None:
+        if self._background is not None:
+            self._background.stop()  # no file is closed or removed while a write runs
         for writer in self._writers.values():
             try:
                 writer.close()
