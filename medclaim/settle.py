@@ -18,7 +18,7 @@ from .io.spill import SpilledClaims, rows_from_env
 from .roster import Roster, apply_roster
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
-from .overlap import ahead, background, then
+from .overlap import background, then
 from .person import ByPerson
 
 ID_COLUMNS = ["cls", "tier", "place", "ident"]
@@ -268,8 +268,10 @@ def settle_buckets(
 
 def _settle_buckets(spilled, book, openings, own_openings, sink, chunk_rows, roster, screen, closing, after_bucket) -> Settlement:
     rejects, closings, ledgers = [], [], []
-    # the next bucket is read from disk while this one is settled
-    for bucket, claims in ahead((b, spilled.read(b)) for b in range(spilled.buckets)):
+    # (a bucket is not read ahead: two buckets in memory would be twice the budget the spill
+    # threshold sets, and on two cores the engine and the ledger writer already use both)
+    for bucket in range(spilled.buckets):
+        claims = spilled.read(bucket)
         if screen is not None:
             claims, screened = screen(claims)
             rejects.append(screened)
