@@ -104,7 +104,7 @@ _DONE = object()
 
 def ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     """``items``, produced in a background thread up to ``depth`` ahead of the consumer (reading
-    the next batch of a file, the next spilled bucket, while this one is worked on): at most the
+    the next batch of a file while this one is parsed): at most the
     item in use and ``depth`` more exist at a time.  Items and errors arrive in order; when the
     consumer stops early the producer is stopped before its next item."""
     if not enabled():
