@@ -290,7 +290,7 @@ def settle(
                     try:
                         result = settle_into_ledger_spark(inputs, rules, ledger, None, wait, spark_partitions, people=people,
                                                           read_options=reading, roster=enrolled, driver_memory=spark_memory,
-                                                          warn=o.warn)
+                                                          warn=o.warn, progress=progress)
                     except SparkUnavailable as e:
                         o.error(str(e))
                         return Exit.USAGE

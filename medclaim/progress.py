@@ -2,7 +2,9 @@
 
 The library reports to a ``Progress``; the command line gives a ``RichProgress`` only when
 stderr is a terminal and the run is not ``--quiet``, so pipes, cron and logs never see it.  The
-display is transient: it disappears when the run ends and leaves only the summary.
+display is transient: it disappears when the run ends and leaves only the summary.  It starts
+with the first stage, not before: a Spark run starts its JVM (which may print to the terminal)
+before it reports a stage.
 """
 
 from __future__ import annotations
@@ -43,13 +45,17 @@ class RichProgress(Progress):
             console=Console(stderr=True),
             transient=True,
         )
-        self.bar.start()
         self.task = None
+        self.started = False
 
     def stage(self, name: str, total: int | None = None) -> None:
+        if not self.started:
+            self.bar.start()
+            self.started = True
         if self.task is not None:
             self.bar.remove_task(self.task)
         self.task = self.bar.add_task(self.L(f"progress.{name}"), total=total, rows="", rate="")
+        self.bar.refresh()  # drawn at once: a stage may be over before the next timed refresh
 
     def advance(self, rows: int) -> None:
         if self.task is None:
@@ -63,7 +69,8 @@ class RichProgress(Progress):
                         rate=self.L("progress.rate", rate=f"{speed:,.0f}") if speed else "")
 
     def close(self) -> None:
-        self.bar.stop()
+        if self.started:
+            self.bar.stop()
 
 
 def for_terminal(quiet: bool, lang: str = "zh") -> Progress:

@@ -297,3 +297,73 @@ def test_a_quiet_spark_run_prints_no_spark_start_up_chatter(spark, tmp_path):
     assert run.stdout == ""
     lines = [ln for ln in run.stderr.splitlines() if ln.strip() and "incubator modules" not in ln]
     assert lines == [], run.stderr
+
+
+# ------------------------------------------------------------------ progress
+
+
+class Recorded:
+    """A Progress that notes what it is told."""
+
+    def __init__(self):
+        self.told = []
+
+    def stage(self, name, total=None):
+        self.told.append((name, total))
+
+    def advance(self, rows):
+        self.told.append(("+", rows))
+
+    def close(self):
+        pass
+
+
+def test_a_spark_run_reports_its_stages_as_a_local_run(spark, tmp_path):
+    """Reading the extract, settling its claims (pass 1), writing them (pass 2): hospital d's 12
+    claims, none rejected (sample_data/README.md)."""
+    from medclaim.spark import settle_into_ledger_spark
+
+    progress = Recorded()
+    result = settle_into_ledger_spark([SAMPLE / "dongzhi-2021-03-hospital-d.csv"], RULES, tmp_path / "l", spark=spark,
+                                      progress=progress)
+    assert result.status == Exit.OK
+    assert progress.told == [("reading", None), ("settling", 12), ("+", 12), ("writing", 12), ("+", 12)]
+
+
+def test_on_a_terminal_a_spark_run_shows_its_stages_without_sparks_console_output(tmp_path):
+    """stderr a terminal, not --quiet: the stage lines of the progress display (reading, settling,
+    writing), and none of Spark's own console output (log lines, stage progress bars)."""
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    csv = next(SAMPLE.glob("dongzhi-2021-03-hospital-d.*"))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "medclaim.cli", "settle", str(csv), "--rules", RULES, "--ledger",
+                             str(tmp_path / "l"), "--engine", "spark", "--lang", "en"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen, deadline, quiet_since = bytearray(), time.monotonic() + 600, None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        data = b""
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal's last writer is gone
+                break
+            seen += data
+        if proc.poll() is not None:
+            quiet_since = quiet_since or time.monotonic()
+            if not data and time.monotonic() - quiet_since > 2:
+                break
+    os.close(master)
+    stdout = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == Exit.OK, seen.decode(errors="replace")
+    screen = seen.decode(errors="replace")
+    for stage in ("reading", "settling", "writing"):
+        assert stage in screen, screen
+    assert not any(word in screen for word in (" WARN ", " INFO ", "[Stage ", "log4j", "SparkContext")), screen
+    assert "rows read 12 = settled 12 + rejected 0" in stdout, stdout  # the summary, on stdout as always

@@ -37,6 +37,8 @@ from ..io import ReadOptions, read_claims
 from ..output import DEFAULT as DEFAULT_PEOPLE
 from ..output import TMP_MARK, PeopleFiles
 from ..pipeline import RunResult, finish_settle_run, inputs_manifest
+from ..progress import NONE as NO_PROGRESS
+from ..progress import Progress
 from ..roster import Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
@@ -178,10 +180,11 @@ def _read_staged(staging: Path, prefix: str) -> pl.DataFrame | None:
 
 
 def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "SparkSession",
-                      partitions: int | None = None, roster: Roster | None = None,
+                      partitions: int | None = None, roster: Roster | None = None, progress: Progress = NO_PROGRESS,
                       ) -> tuple[RunPlan, SummaryAccumulator, Comparison]:
     """Settle new claims into the next run of the ledger ``lg`` (locked by the caller) on Spark,
-    with the enrollment ``roster`` applied as a local run applies it.
+    with the enrollment ``roster`` applied as a local run applies it; ``progress`` is told of the
+    two passes (settling: the claims of pass 1; writing: the claims of pass 2, which writes the parts).
 
     Returns the run's plan (its entries written as prepared parts, not yet committed), the
     summary figures and the comparison with the hospitals' reported amounts."""
@@ -215,15 +218,19 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
             # local mode, 1 GiB heap); reading the cache back from local disk costs little
             prepared = by_person(prepared, n).persist(StorageLevel.DISK_ONLY)
             try:
+                progress.stage("settling", fresh.height)
                 planned = prepared.mapInArrow(_plan_task(book, layout, str(staging)), PLAN_SCHEMA).collect()
+                progress.advance(fresh.height)
                 expected = {r.pid: r.entries for r in planned}
                 first_entry, next_entry = {}, head.entries
                 for pid in sorted(expected):
                     first_entry[pid] = next_entry
                     next_entry += expected[pid]
+                progress.stage("writing", fresh.height)
                 written = prepared.mapInArrow(
                     _write_task(book, layout, str(root), run, first_entry, expected), PART_SCHEMA
                 ).collect()
+                progress.advance(fresh.height)
             except Exception as e:
                 raise _spark_failure(e) from e
             finally:
@@ -288,18 +295,18 @@ def append_claims_spark(
     started = started or utc_now()
     with Ledger.open(ledger_dir, wait, LOCK_COMMAND) as lg:
         return _append_locked(lg, claims, book, spark or session(), partitions, rules, read_rejects, rows_read, inputs,
-                              started, people, read_info, roster)
+                              started, people, read_info, roster, NO_PROGRESS)
 
 
 def _append_locked(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "SparkSession", partitions: int | None,
                    rules: str | Path | None, read_rejects: pl.DataFrame | None, rows_read: int | None,
                    inputs: list[dict[str, Any]] | None, started: str, people: PeopleFiles, read_info: dict[str, Any] | None,
-                   roster: Roster | None) -> RunResult:
+                   roster: Roster | None, progress: Progress) -> RunResult:
     """One run of the ledger ``lg``, whose lock the caller holds."""
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
     head_before = {"run": lg.head.run, "entries": lg.head.entries}
-    plan, totals, reported = plan_settle_spark(lg, claims, book, spark, partitions, roster)
+    plan, totals, reported = plan_settle_spark(lg, claims, book, spark, partitions, roster, progress)
     import pyspark
 
     engine = {"engine": {"name": "spark", "pyspark": pyspark.__version__, "master": spark.sparkContext.master,
@@ -327,6 +334,7 @@ def settle_into_ledger_spark(
     roster: Roster | None = None,
     driver_memory: str | None = None,
     warn: Callable[[str], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> RunResult:
     """``pipeline.settle_into_ledger`` on Spark: the extracts are read (and rows rejected) on the
     driver exactly as locally (``read_options`` as ``--header-row``, ``--columns`` … give them),
@@ -337,7 +345,10 @@ def settle_into_ledger_spark(
 
     ``driver_memory`` (``4g``, checked by ``session.driver_memory``) is the heap of a local-mode
     driver medclaim starts; a session already running keeps its own, which is said at once to ``warn``
-    (else in the result's warnings: a run that then fails for want of heap would not say it)."""
+    (else in the result's warnings: a run that then fails for want of heap would not say it).
+
+    ``progress`` is told the stages once Spark has started (reading, settling, writing), as a local
+    run tells them."""
     if read_options is not None and read_options.spill is not None:
         # a spilled read hands its claims over in person buckets, which this run does not take
         raise ValueError("spilling the input to disk (ReadOptions.spill, --spill-dir) is for the local engine: "
@@ -349,10 +360,11 @@ def settle_into_ledger_spark(
         unapplied = memory_not_applied(spark, driver_memory)
         for w in unapplied if warn else []:
             warn(w)
+        progress.stage("reading")
         read = read_claims(inputs, encoding=encoding, options=read_options)
         meta = inputs_manifest(inputs, read.files)
         result = _append_locked(lg, read.claims, book, spark, partitions, rules, read.rejects, read.rows_read, meta, started,
-                                people, read.summary_fields(), roster)
+                                people, read.summary_fields(), roster, progress)
     if not warn:
         result.warnings[:0] = unapplied
     return result
