@@ -267,3 +267,22 @@ def test_explain_and_report_name_a_damaged_one_off_ledger(one_off, tmp_path, com
     assert files(out) == before
     assert run("settle", A, "--rules", RULES, "--out", out, "-q").exit_code == Exit.REJECTS
     assert run(*argv).exit_code == Exit.OK
+
+
+def test_the_way_to_write_a_one_off_ledger_anew_names_the_runs_extracts_and_rules(tmp_path):
+    """The command given to recover is the run's own (summary.json): a shipped rule set by its id,
+    a rule file of the site's own as RULES with the rule set named; a Parquet file given by a path
+    of its own is named, but cannot be told to be an --out directory's ledger."""
+    from medclaim.store.read import check_readable, resettle_hint
+
+    (tmp_path / "summary.json").write_text(json.dumps({"inputs": ["in/a.csv", "in/b.xlsx"], "rules": ["site/own-2024"]}))
+    assert resettle_hint(tmp_path) == (f"settle the same extracts again into that directory: medclaim settle in/a.csv in/b.xlsx "
+                                       f"--rules RULES --out {tmp_path} (RULES: the rule set(s) site/own-2024)")
+    (tmp_path / "summary.json").write_text(json.dumps({"inputs": ["in/a.csv"], "rules": [RULES]}))
+    assert resettle_hint(tmp_path).endswith(f"medclaim settle in/a.csv --rules {RULES} --out {tmp_path}")
+    (tmp_path / "summary.json").unlink()
+    assert resettle_hint(tmp_path).endswith(f"medclaim settle EXTRACTS… --rules RULES --out {tmp_path}")
+    part = tmp_path / "run-000001.parquet"
+    part.write_bytes(b"PAR1 not really")
+    with pytest.raises(store.LedgerCorrupt, match="run-000001.parquet: a damaged ledger — not readable Parquet .*backup"):
+        check_readable(part)

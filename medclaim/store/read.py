@@ -121,12 +121,12 @@ def raise_if_damaged(path: str | Path) -> None:
         return
     one_off = path if path.is_file() else path / ONE_OFF_LEDGER
     if one_off.is_file():
-        check_one_off(one_off)
+        check_readable(one_off)
 
 
-def check_one_off(file: Path) -> None:
-    """Decode the whole one-off ledger (batch by batch); ``LedgerCorrupt`` naming it and how to
-    write it anew if it is not readable Parquet.  A read the machine refuses is raised as it is."""
+def check_readable(file: Path) -> None:
+    """Decode the whole Parquet file (batch by batch); ``LedgerCorrupt`` naming it, and how to
+    recover, if it is not readable Parquet.  A read the machine refuses is raised as it is."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -139,20 +139,28 @@ def check_one_off(file: Path) -> None:
         if refusal_errno(e) is not None:
             raise
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        if file.name != ONE_OFF_LEDGER:  # a Parquet file given by its own path: whose, we cannot tell
+            raise LedgerCorrupt([f"{file}: a damaged ledger — not readable Parquet ({why}); restore it from a backup"]) from None
         raise LedgerCorrupt([f"{file}: a damaged ledger — this one-off ledger (written by `medclaim settle --out`) is not "
                              f"readable Parquet ({why}); nothing else holds its entries: {resettle_hint(file.parent)}"]) from None
 
 
 def resettle_hint(out_dir: Path) -> str:
-    """How to write an ``--out`` directory's ledger anew: its run's own inputs and rules when its summary.json says them."""
+    """How to write an ``--out`` directory's ledger anew: with the extracts and the rule set its
+    summary.json records (the rule set's id is a ``--rules`` value if it is a shipped one)."""
+    from ..rules import list_rulesets
+
     try:
         summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
         inputs, rules = [str(i) for i in summary["inputs"]], [str(r) for r in summary["rules"]]
     except (OSError, ValueError, KeyError, TypeError):
         inputs, rules = [], []
-    if inputs and len(rules) == 1:
-        return f"settle the same extracts again into that directory: medclaim settle {' '.join(inputs)} --rules {rules[0]} --out {out_dir}"
-    return f"settle the run's extracts again into that directory: medclaim settle EXTRACTS… --rules RULES --out {out_dir}"
+    if not inputs:
+        return f"settle the run's extracts again into that directory: medclaim settle EXTRACTS… --rules RULES --out {out_dir}"
+    command = f"medclaim settle {' '.join(inputs)} --rules RULES --out {out_dir}"
+    if len(rules) == 1 and rules[0] in {rid for rid, _ in list_rulesets()}:
+        return f"settle the same extracts again into that directory: {command.replace('RULES', rules[0])}"
+    return f"settle the same extracts again into that directory: {command} (RULES: the rule set(s) {', '.join(rules)})"
 
 
 def scan_ledger(path: str | Path) -> pl.LazyFrame:
