@@ -68,8 +68,8 @@ def _row_groups_that_may_hold(meta, column: str, values: pl.Series) -> list[int]
     keep = []
     for g in range(meta.num_row_groups):
         stats = meta.row_group(g).column(pos).statistics
-        if stats is None or not stats.has_min_max:
-            keep.append(g)
+        if stats is None or not stats.has_min_max or not isinstance(stats.min, str) or not isinstance(stats.max, str):
+            keep.append(g)  # no usable statistics: the group may hold anything
         elif values.search_sorted(stats.min, side="left") < values.search_sorted(stats.max, side="right"):
             keep.append(g)
     return keep
