@@ -7,13 +7,8 @@ import pyarrow.parquet as pq
 import polars as pl
 from hypothesis import given, settings, strategies as st
 
-from medclaim.store.layout import Head
+from medclaim.store.layout import FileRef, Head
 from medclaim.store.read import parts_holding
-
-
-class _Ref:
-    def __init__(self, file: str):
-        self.file = file
 
 
 def _ledger(tmp_path, groups: list[list[str]], statistics: bool = True) -> Head:
@@ -26,7 +21,7 @@ def _ledger(tmp_path, groups: list[list[str]], statistics: bool = True) -> Head:
             w.write_table(frame.slice(at, len(g)).to_arrow())
             at += len(g)
     head = Head()
-    head.parts = [_Ref("parts/run-000001.parquet")]
+    head.parts = [FileRef.of(tmp_path, "parts/run-000001.parquet", len(rows))]
     return head
 
 
@@ -57,3 +52,21 @@ ids = st.text(alphabet="AB01é", min_size=1, max_size=4)
        wanted=st.lists(ids, max_size=8), statistics=st.booleans())
 def test_finds_exactly_what_a_full_scan_finds(tmp_path_factory, groups, wanted, statistics):
     _check(tmp_path_factory.mktemp("ledger"), groups, wanted, statistics)
+
+
+def test_a_part_whose_rows_are_read_is_checked_against_its_sha256_first(tmp_path):
+    """The pre-append check looks at each part's size and footer only; rows a run does read must
+    be the committed rows: a same-size change inside the data is refused (exit 9), naming the part."""
+    import pytest
+
+    from medclaim.store.layout import LedgerCorrupt
+
+    head = _ledger(tmp_path, [["A001", "A005"], ["A002", "A009"]])
+    p = tmp_path / "parts" / "run-000001.parquet"
+    data = bytearray(p.read_bytes())
+    at = data.find(b"A009")
+    data[at:at + 4] = b"A00X"  # same size, footer intact
+    p.write_bytes(bytes(data))
+    assert parts_holding(tmp_path, head, "setl_id", pl.Series(["B001"]), ["setl_id"]).height == 0  # nothing read: no hash
+    with pytest.raises(LedgerCorrupt, match="parts/run-000001.parquet.*sha256"):
+        parts_holding(tmp_path, head, "setl_id", pl.Series(["A003"]), ["setl_id"])

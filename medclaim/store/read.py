@@ -81,18 +81,27 @@ def parts_holding(root: Path, head: Head, column: str, values: pl.Series, column
     Reads only the row groups whose min/max statistics of ``column`` could hold one of the values:
     a month's new settlement ids usually lie beyond every id the ledger holds (ids grow with
     time), so a large ledger is not read at all; where the ranges overlap it reads what it must.
-    Exact either way: a row group is skipped only when no value can be in it.  No row found: an
-    empty frame without columns.
+    Exact either way: a row group is skipped only when no value can be in it.  A part whose rows
+    are read is checked against its sha256 first (``LedgerCorrupt`` if it differs).  No row
+    found: an empty frame without columns.
     """
     import pyarrow.parquet as pq
 
+    from .. import ledger_check
+
     wanted = values.drop_nulls().unique().sort()
     frames = []
-    for path in part_paths(root, head):
+    for ref in head.parts:
+        path = Path(root) / ref.file
         with pq.ParquetFile(path) as f:
             groups = _row_groups_that_may_hold(f.metadata, column, wanted)
             if not groups:
                 continue
+            # rows this run reads must be the rows committed: the part's sha256 first
+            problems = ledger_check.check_file(Path(root), ref, "part")
+            if problems:
+                raise LedgerCorrupt([f"{root}: a damaged ledger — {problems[0]}", *problems[1:],
+                                     "the ledger was not changed"])
             have = [c for c in columns if c in f.schema_arrow.names]
             frame = pl.from_arrow(f.read_row_groups(groups, columns=have))
         frames.append(frame.join(wanted.to_frame(column), on=column, how="semi"))
