@@ -147,6 +147,41 @@ def invalid_frame(invalid: list[tuple[int | None, int, str]]) -> pl.DataFrame:
     return pl.DataFrame(invalid, schema=schema, orient="row")
 
 
+#: Bytes parsed at a time by the whole-file read (pyarrow's own default).
+WHOLE_BLOCK_BYTES = 1 << 20
+
+
+def block_end(data: bytes, end: int) -> int:
+    """Where a block of ``data[:end]`` may end: never between a CR and its LF.  pyarrow's parser
+    drops the LF of a quoted value's CRLF when a block boundary splits the two (the value loses a
+    line break, and every record after it is numbered a line too early)."""
+    if 1 < end < len(data) and data[end - 1 : end + 1] == b"\r\n":
+        return end - 1
+    return end
+
+
+class _Blocks:
+    """``data`` as a file for ``pyarrow.csv.read_csv``, read in blocks that end where
+    ``block_end`` allows."""
+
+    closed = False
+
+    def __init__(self, data: bytes):
+        self._data, self._at = memoryview(data), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def read(self, size: int = -1) -> bytes:
+        rest = self._data[self._at :]
+        end = len(rest) if size < 0 else block_end(rest, min(size, len(rest)))
+        self._at += end
+        return bytes(rest[:end])
+
+
 def _parse_csv(data: bytes, sep: str, *, numbered: bool, newlines: bool = True) -> _Parsed:
     """Parse with pyarrow: lenient about stray quotes, and reports ragged lines instead of
     failing or truncating.  Record numbers of ragged lines are only known single-threaded."""
@@ -157,8 +192,8 @@ def _parse_csv(data: bytes, sep: str, *, numbered: bool, newlines: bool = True) 
         return "skip"  # kept aside and reported as a reject, never lost
 
     table = pacsv.read_csv(
-        pa.py_buffer(data),
-        read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=not numbered),
+        _Blocks(data),
+        read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=not numbered, block_size=WHOLE_BLOCK_BYTES),
         parse_options=parse_options(sep, keep_invalid, newlines=newlines and b'"' in data),  # (only possible when something is quoted)
         convert_options=CONVERT_OPTIONS,
     )
