@@ -22,6 +22,7 @@ import medclaim.io.csv_stream as csv_stream
 import medclaim.io.source_csv as source_csv
 from medclaim.io import InputFileError, read_claims
 from medclaim.io.sources import load_table
+from test_io_hostile import damage
 
 TITLE = "东至县医保结算明细表 2021年3月"
 HEADER = ["结算ID", "个人编号", "人员姓名", "医疗类别", "医院等级", "转诊标志", "开始日期", "结束日期",
@@ -252,3 +253,48 @@ def test_row_texts_of_a_row_not_kept_aside_reads_the_file_again(tmp_path, monkey
     texts = table.row_texts([footer_row, s1])
     assert texts[footer_row][:2] == ["合计", ""]  # kept aside by the pass (its id cell is blank)
     assert texts[s1] == ["S0001", "P1", "张三", "21", "02", "否", "2021-03-01", "2021-03-05", "1000.00", "100.00", "0", "50.00", REMARK]
+
+
+def test_no_block_ends_between_the_cr_and_lf_of_a_quoted_value(tmp_path, monkeypatch):
+    """pyarrow drops the LF of a quoted value's CRLF when a block boundary falls between the two:
+    the records after it would be numbered a line too early.  Neither read lets a block end there."""
+    ex = export(KINDS, "\r\n")
+    data = ex.text.encode()
+    path = tmp_path / "claims.csv"
+    path.write_bytes(data)
+    text = data[data.index(",".join(HEADER).encode()):]  # (both reads parse from the header line on)
+    crs = [at + len('"复诊'.encode()) for at in _find_all(text, '"复诊'.encode())]
+    splitting = [block for block in range(170, 1200) if any((cr + 1) % block == 0 for cr in crs)]
+    assert splitting
+    for block in splitting[:4]:
+        monkeypatch.setattr(source_csv, "WHOLE_BLOCK_BYTES", block)
+        assert_as_written(read(path, monkeypatch, None), ex)
+        assert_as_written(read(path, monkeypatch, block), ex)
+
+
+def outcome(path: Path, monkeypatch, block: int | None):
+    """What a read ends with: the result, or the file error's message."""
+    try:
+        return read(path, monkeypatch, block, streamed=False)
+    except InputFileError as exc:
+        return str(exc)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data(), encoding=st.sampled_from(["utf-8", "gbk"]), block=st.integers(170, 3000))
+def test_damaged_files_stream_as_they_read_whole(tmp_path, data, encoding, block):
+    """The fault campaign's damage (cut short, bytes changed, quotes, line ends …): the streamed
+    read ends as the whole read does — the same result or the same file error — whether it
+    streams the file or hands it to the whole read."""
+    raw = export(KINDS[:12], "\r\n" if data.draw(st.booleans()) else "\n").text.encode(encoding)
+    for _ in range(data.draw(st.integers(1, 3))):
+        raw = data.draw(damage(raw))
+    path = tmp_path / f"damaged-{block}.csv"
+    path.write_bytes(raw)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        whole, streamed = outcome(path, monkeypatch, None), outcome(path, monkeypatch, block)
+    if isinstance(whole, str):
+        assert streamed == whole
+    else:
+        assert not isinstance(streamed, str), streamed
+        assert_same(whole, streamed)

@@ -48,6 +48,7 @@ from medclaim.io.source_csv import (
     MAX_COLUMNS,
     _csv_header,
     _is_utf8,
+    block_end,
     cell_frame,
     decode_error,
     describe_bad_lines,
@@ -62,10 +63,12 @@ from medclaim.io.table import RawTable, TableOptions
 #: Files of at least this many bytes are streamed; smaller ones are read whole (memory is no concern).
 STREAM_BYTES = 64 << 20
 STREAM_BYTES_ENV = "MEDCLAIM_CSV_STREAM_BYTES"
-#: Bytes decoded and parsed at a time (a record may not be longer).
-BLOCK_BYTES = 16 << 20
+#: Bytes decoded and parsed at a time (a record may not be longer).  pyarrow's streaming reader
+#: holds several blocks and their columns: 1 MiB blocks keep it near 100 MB, 16 MiB near 500 MB.
+BLOCK_BYTES = 1 << 20
 BLOCK_BYTES_ENV = "MEDCLAIM_CSV_BLOCK_BYTES"
 _HEAD_BYTES = 1 << 20  # read for the header at first (more if its lines are longer)
+_RAW_BYTES = 1 << 20  # bytes of the file read (and decoded) at a time
 _KEPT_ROWS = 20_000  # footer-candidate rows kept aside per pass at most (more: read again when asked)
 _UTF8_BOM = codecs.BOM_UTF8
 _BLANKS = "[\\s\ufeff\u200b]"  # white space, BOM, zero-width space
@@ -107,7 +110,7 @@ class _Text:
         self._size = path.stat().st_size
         self._consumed = 0  # raw bytes read
         self._ended = False
-        self._out = b""
+        self._out = bytearray()  # decoded, not yet handed out
         self.error: InputFileError | None = None
         self.not_utf8 = False
         self.lf = self.bare_cr = self.invisible = False
@@ -143,11 +146,11 @@ class _Text:
 
     def _next(self) -> bytes | None:
         """The next piece of UTF-8 text, or None at the end (or on an error)."""
-        raw = self._file.read(self._chunk)
+        raw = self._file.read(min(self._chunk, _RAW_BYTES))
         self._consumed += len(raw)
         final = not raw
         if self._decoder is None:
-            data = self._carry + raw
+            data = self._carry + raw if self._carry else raw
             cut = len(data) if final else _utf8_cut(data)
             data, self._carry = data[:cut], data[cut:]
             if self._watch and data and not _is_utf8(data):
@@ -168,6 +171,7 @@ class _Text:
         return data if data or not final else None
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of text: a block for the parser, never ending between CR and LF."""
         while not self._ended and (size < 0 or len(self._out) <= size):  # (one byte more: see below)
             data = self._next()
             if data is None:
@@ -182,9 +186,10 @@ class _Text:
             self._out += data
         if size < 0:
             size = len(self._out)
-        if size < len(self._out) and size > 1 and self._out[size - 1 : size + 1] == b"\r\n":
-            size -= 1  # a block never ends between CR and LF: the parser would drop that LF from a quoted value
-        piece, self._out = self._out[:size], self._out[size:]
+        size = block_end(self._out, size)
+        with memoryview(self._out) as view:
+            piece = bytes(view[:size])
+        del self._out[:size]
         return piece
 
     def _gather(self, data: bytes) -> None:
@@ -193,13 +198,13 @@ class _Text:
         self.lf = self.lf or b"\n" in data
         if self._pending_cr and not data.startswith(b"\n"):
             self.bare_cr = True
-        for bare in re.finditer(rb"\r(?!\n)", data):
-            self.bare_cr = self.bare_cr or bare.start() < len(data) - 1  # (a last CR may meet its LF next)
-            break
         self._pending_cr = data.endswith(b"\r")
-        joined = self._tail + data
-        self.invisible = self.invisible or any(marker in joined for marker in INVISIBLE_UTF8)
-        self._tail = joined[-2:]
+        if not self.bare_cr and b"\r" in data:  # a CR not followed by LF (a last CR may meet its LF next)
+            self.bare_cr = data.count(b"\r") - self._pending_cr != data.count(b"\r\n")
+        if not self.invisible:
+            edge = self._tail + data[:2]
+            self.invisible = any(marker in data or marker in edge for marker in INVISIBLE_UTF8)
+        self._tail = data[-2:]
 
 
 def _utf8_cut(data: bytes) -> int:
@@ -371,7 +376,18 @@ def _check_all(path: Path, name: str, plan: _Plan, chunk: int) -> None:
             raise stream.error
 
 
-def _reader(stream: _Text, sep: str, chunk: int, on_invalid, *, threads: bool) -> pacsv.CSVStreamingReader:
+def _source(path: Path, name: str, head: _Head, chunk: int, survey: _Survey) -> _Text | pa.NativeFile:
+    """The text from the header on, for a pass after the survey.  A UTF-8 file whose values span
+    no lines is read by pyarrow itself (its blocks may then end anywhere: the CR and LF they could
+    split are between records)."""
+    if head.plan.encoding != AUTO or survey.spans:
+        return _Text(path, name, head.plan, head.offset, chunk)
+    native = pa.OSFile(str(path))
+    native.seek(head.plan.bom + head.offset)
+    return native
+
+
+def _reader(stream: _Text | pa.NativeFile, sep: str, chunk: int, on_invalid, *, threads: bool) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=threads, block_size=chunk),
@@ -427,6 +443,7 @@ def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
         if stream.bare_cr and stream.lf:
             raise _Whole  # line damage: read line by line, whole
         invisible = stream.invisible
+    pa.default_memory_pool().release_unused()
     assert labels is not None  # (the header line is there: it was found)
     tell_lines()
     placed.append(lines.place(_NONE)[1])  # the invalid records after the last valid one
@@ -448,7 +465,7 @@ def _table(path: Path, name: str, head: _Head, survey: _Survey, chunk: int) -> R
         """Every data record with its ``_row``, in order."""
         lines = _Lines(invalid_records, invalid_breaks)
         first = True
-        with _Text(path, name, head.plan, head.offset, chunk) as stream:
+        with _source(path, name, head, chunk, survey) as stream:
             # single-threaded when there are ragged records: their numbers place the others
             for batch in _reader(stream, head.sep, chunk, lambda row: "skip", threads=survey.invalid.height == 0):
                 breaks = _line_breaks(batch) if survey.spans else pl.repeat(0, batch.num_rows, dtype=pl.Int64, eager=True)
@@ -457,8 +474,9 @@ def _table(path: Path, name: str, head: _Head, survey: _Survey, chunk: int) -> R
                 if first:
                     piece, first = piece.slice(1), False
                 yield piece
-            if stream.error is not None:
+            if getattr(stream, "error", None) is not None:
                 raise stream.error
+        pa.default_memory_pool().release_unused()  # (the pass's blocks: give them back before the next step)
 
     def keep_aside(piece: pa.Table) -> None:
         """Rows whose settlement-id cell is blank or holds a 合计-like word: the footer candidates
@@ -473,17 +491,23 @@ def _table(path: Path, name: str, head: _Head, survey: _Survey, chunk: int) -> R
                 survey.kept[at] = [str(v) for v in row.values()]
 
     def batches(positions: list[int], size: int) -> Iterator[pl.DataFrame]:
+        """The parser's blocks gathered into batches of ``size`` rows (the last one may be short)."""
         survey.kept = {}
-        given = 0
-        empty = None
+        given, held, empty = 0, [], None
         for piece in pieces():
             keep_aside(piece)
-            for start in range(0, piece.num_rows, size):
-                given += 1
-                yield cell_frame(piece.slice(start, size), positions)
+            held.append(piece)
             empty = piece.slice(0, 0)
-        if not given:
-            assert empty is not None
+            while sum(p.num_rows for p in held) >= size:
+                gathered = pa.concat_tables(held)
+                held = [gathered.slice(size)]
+                given += 1
+                yield cell_frame(gathered.slice(0, size), positions)
+        rest = pa.concat_tables(held) if held else None
+        if rest is not None and (rest.num_rows or not given):
+            yield cell_frame(rest, positions)
+        elif not given:
+            assert empty is not None  # (the header record's block)
             yield cell_frame(empty, positions)
 
     def row_texts(rows: list[int]) -> dict[int, list[str]]:
