@@ -396,11 +396,26 @@ def _reader(stream: _Text | pa.NativeFile, sep: str, chunk: int, on_invalid, *, 
     )
 
 
+class _Ragged(Exception):
+    """A ragged record met by a survey on several threads, which cannot number it."""
+
+
 def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
-    """Read every record once (see the module's doc).  None: the file is not UTF-8 after all."""
+    """Read every record once (see the module's doc).  None: the file is not UTF-8 after all.
+    On several threads first; a file with ragged records again on one, which numbers them."""
+    try:
+        return _survey_once(path, name, head, chunk, threads=True)
+    except _Ragged:
+        return _survey_once(path, name, head, chunk, threads=False)
+
+
+def _survey_once(path: Path, name: str, head: _Head, chunk: int, *, threads: bool) -> _Survey | None:
     invalid: list[tuple[int | None, int, str]] = []
 
     def keep_invalid(row: pacsv.InvalidRow) -> str:
+        if threads:
+            invalid.append((None, 0, ""))
+            return "error"  # (stops the parse: see _survey)
         invalid.append((row.number, row.actual_columns, row.text))
         return "skip"
 
@@ -411,13 +426,15 @@ def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
 
     def tell_lines() -> None:
         nonlocal told
+        if threads and invalid:
+            raise _Ragged
         new = invalid_frame(invalid[told:])
         told = len(invalid)
         lines.add(new["_record"], _text_breaks(new))
 
     with _Text(path, name, head.plan, head.offset, chunk, watch=True) as stream:
         try:
-            for batch in _reader(stream, head.sep, chunk, keep_invalid, threads=False):
+            for batch in _reader(stream, head.sep, chunk, keep_invalid, threads=threads):
                 breaks = _line_breaks(batch)
                 if labels is None:
                     labels = [str(v) for v in batch.slice(0, 1).to_pylist()[0].values()]
@@ -434,6 +451,8 @@ def _survey(path: Path, name: str, head: _Head, chunk: int) -> _Survey | None:
                 placed.append(lines.place(breaks)[1])
                 rows += batch.num_rows
         except pa.ArrowException:
+            if threads and invalid:
+                raise _Ragged from None
             if stream.error is None and not stream.not_utf8:
                 raise _Whole from None  # e.g. a record longer than a block: an unclosed quote ran on
         if stream.error is not None:
