@@ -298,3 +298,26 @@ def test_damaged_files_stream_as_they_read_whole(tmp_path, data, encoding, block
     else:
         assert not isinstance(streamed, str), streamed
         assert_same(whole, streamed)
+
+
+def test_a_block_of_ragged_lines_only(tmp_path, monkeypatch):
+    """The fault campaign's case: a line break inserted after the first cell makes the first
+    block after the header hold nothing but ragged lines; the records after them keep their lines."""
+    ex = export(KINDS[:12])
+    text = ex.text.replace("S0000,P0,", "S0000,\nP0,", 1)
+    path = tmp_path / "claims.csv"
+    path.write_bytes(text.encode("gbk"))
+    whole, streamed = read(path, monkeypatch, None), read(path, monkeypatch, 170)
+    assert_same(whole, streamed)
+    assert streamed.rejects.filter(pl.col("source_row") <= 2)["reason_code"].to_list() == ["bad_row", "bad_row"]
+    assert streamed.claims.filter(pl.col("setl_id") == "S0001")["source_row"].to_list() == [ex.claims["S0001"] + 1]
+
+
+def test_a_file_cut_inside_its_first_character_is_judged_as_whole(tmp_path, monkeypatch):
+    path = tmp_path / "claims.csv"
+    path.write_bytes("东".encode()[:2])  # not UTF-8 any more: read as GB18030, as the whole file is
+    for block in (None, 170):
+        with monkeypatch.context() as m:
+            m.setenv(csv_stream.STREAM_BYTES_ENV, str(1 << 40) if block is None else "1")
+            with pytest.raises(InputFileError, match="'涓'"):
+                load_table(path, "claims.csv")

@@ -253,6 +253,8 @@ class _Lines:
                          + invalid_sums.head(passed))  # fmt: skip
         if n:
             self._next = int(self._next + n - 1 + before[-1]) + 1
+        else:  # (a block of ragged records only)
+            self._next += passed
         self._before += int(valid_sums[-1] + invalid_sums[passed])
         self._records, self._breaks = records.slice(passed), self._breaks.slice(passed)
         return lines, invalid_lines
@@ -342,11 +344,14 @@ def _head(path: Path, name: str, options: TableOptions, chunk: int, plan: _Plan 
                 plan = _Plan(AUTO, None, bom)
     size, text = _HEAD_BYTES, b""
     while True:
-        with _Text(path, name, plan, 0, chunk) as stream:
+        with _Text(path, name, plan, 0, chunk, watch=plan.encoding == AUTO) as stream:
             text = stream.read(size)
-            ended, error = stream.at_end, stream.error
+            ended, error, not_utf8 = stream.at_end, stream.error, stream.not_utf8
         if error is not None:
             raise error
+        if not_utf8:  # (e.g. a file cut short inside a character): the GB18030 guess
+            plan = _Plan("gb18030", None)
+            continue
         if ended or text.count(b"\n") >= wanted:
             break
         size *= 4
