@@ -96,8 +96,8 @@ FRESH_DRIVER = textwrap.dedent("""
     csv, ledger, report = sys.argv[1:]
     def settle(*extra):  # the exit status
         return get_command(app).main(["settle", csv, "--rules", "anhui/dongzhi-2021", "--ledger", ledger, "--engine", "spark",
-                                      *extra], standalone_mode=False)
-    first = settle("--spark-memory", "1536m", "--quiet")
+                                      "--lang", "en", *extra], standalone_mode=False)
+    first = settle("--spark-memory", "1536m")
     jvm = SparkSession.getActiveSession().sparkContext._jvm
     heap = jvm.java.lang.Runtime.getRuntime().maxMemory()
     second = settle("--spark-memory", "2g")  # the session of the first run is still active
@@ -105,24 +105,58 @@ FRESH_DRIVER = textwrap.dedent("""
 """)
 
 
-def test_the_heap_is_the_local_drivers_and_a_running_session_keeps_its_own(tmp_path):
-    """In a fresh interpreter, --spark-memory 1536m gives the driver JVM a heap above Spark's
-    default 1g (a JVM reports its maximum heap as at most -Xmx, so a 1g JVM cannot report more
-    than 1 GiB); a second run in the same process finds that session running, keeps its heap and
-    says so."""
+def on_a_terminal(argv: list[str]) -> tuple[int, str, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal: its exit status, what the terminal showed, stdout."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen, deadline, ended = bytearray(), time.monotonic() + 600, None
+    while time.monotonic() < deadline:
+        data = b""
+        if select.select([master], [], [], 0.5)[0]:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal's last writer is gone
+                break
+            seen += data
+        if proc.poll() is not None:
+            ended = ended or time.monotonic()
+            if not data and time.monotonic() - ended > 2:  # the JVM, a child, may write a little longer
+                break
+    os.close(master)
+    stdout = proc.communicate(timeout=60)[0].decode()
+    return proc.returncode, seen.decode(errors="replace"), stdout
+
+
+def test_a_local_spark_run_on_a_terminal_its_heap_its_stages_and_a_running_session_keeping_its_own(tmp_path):
+    """One fresh interpreter, stderr a terminal (one JVM start for the lot, as they are slow):
+
+    * --spark-memory 1536m gives the driver JVM a heap above Spark's default 1g (a JVM reports
+      its maximum heap as at most -Xmx, so a 1g JVM cannot report more than 1 GiB), and the
+      manifest records it;
+    * the terminal shows the run's stages (reading, settling, writing) and none of Spark's own
+      console output (log lines, stage progress bars);
+    * a second run in the same process finds that session running, keeps its heap and says so."""
     pytest.importorskip("pyspark", reason="the spark extra is not installed")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("no Java runtime for Spark")
     report = tmp_path / "report.json"
-    run = subprocess.run([sys.executable, "-c", FRESH_DRIVER, CSV, str(tmp_path / "l"), str(report)],
-                         capture_output=True, text=True, timeout=600)
-    assert report.is_file(), run.stderr
+    status, screen, stdout = on_a_terminal([sys.executable, "-c", FRESH_DRIVER, CSV, str(tmp_path / "l"), str(report)])
+    assert status == 0 and report.is_file(), screen
     got = json.loads(report.read_text())
-    assert (got["first"], got["second"]) == (Exit.OK, Exit.NOTHING_NEW), run.stderr
+    assert (got["first"], got["second"]) == (Exit.OK, Exit.NOTHING_NEW), screen
     assert 1.2 * GIB < got["heap"] <= 1536 * (1 << 20)
     manifest = json.loads((tmp_path / "l" / "runs" / "run-000001" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["engine"]["driver_memory"] == "1536m"
-    assert "--spark-memory 2g was not applied" in run.stderr and "driver memory 1536m" in run.stderr
+    for stage in ("reading", "settling", "writing"):
+        assert stage in screen, screen
+    assert not any(word in screen for word in (" WARN ", " INFO ", "[Stage ", "log4j", "SparkContext")), screen
+    assert "rows read 12 = settled 12 + rejected 0" in stdout, stdout  # hospital d: 12 claims; the summary on stdout
+    assert "--spark-memory 2g was not applied" in screen and "driver memory 1536m" in screen
 
 
 # ------------------------------------------------------------------ the ledger's lock comes first
