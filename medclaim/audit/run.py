@@ -8,6 +8,8 @@ dropped.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,11 +123,15 @@ def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | Non
     rejects = pl.concat([read_rejects, rejects])
     keep = CLAIM_CONTEXT + ["hospital_code", "hospital_name"]
     ledger = ledger.with_columns(hospital_columns(ledger))
-    diffs = attribute(differences(ledger, tolerance_fen, keep=keep), ledger, book, openings)
-    review, review_source = review_parameters(book)
-    flags = review_flags(ledger, review)
-    burden = burden_lists(year_totals(ledger, prior), list(book.periods))
-    comparison = compare(ledger, tolerance_fen)
+    # the causes (engine replays) and the review, burden and totals read the same ledger and
+    # nothing of each other: side by side, in two threads (polars releases the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medclaim-causes") as pool:
+        causes = pool.submit(lambda: attribute(differences(ledger, tolerance_fen, keep=keep), ledger, book, openings))
+        review, review_source = review_parameters(book)
+        flags = review_flags(ledger, review)
+        burden = burden_lists(year_totals(ledger, prior), list(book.periods))
+        comparison = compare(ledger, tolerance_fen)
+        diffs = causes.result()
     summary = build_summary(ledger, diffs, flags, burden, rejects, comparison, presence, fields, book,
                             rows_read=rows_read, already=already, review=review, review_source=review_source,
                             ledger_dir=ledger_dir)
