@@ -394,8 +394,12 @@ def _append(lg: Ledger, claims: pl.DataFrame, book: RuleBook, rules, read_reject
         reported.add(chunk)
 
     plan = lg.plan_settle(claims, book, on_chunk=on_chunk, roster=roster)
-    return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, formats, started,
-                             head_before, people=people, read_info=read_info)
+    try:
+        return finish_settle_run(lg, plan, totals, reported, book, rules, read_rejects, rows_read, inputs, formats, started,
+                                 head_before, people=people, read_info=read_info)
+    except BaseException:  # (Ctrl-C between the settling and the commit): no half-run's part left behind
+        plan.discard()  # only temporary files: a part already renamed into place is the commit protocol's
+        raise
 
 
 def finish_settle_run(lg: Ledger, plan: RunPlan, totals: SummaryAccumulator, reported: Comparison | None, book: RuleBook,

@@ -233,7 +233,12 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     except BaseException:
         writer.abort()
         raise
-    new_acc = merge_accumulator(acc, settlement.closing, combine_last(lasts)) if part is not None else None
+    try:
+        new_acc = merge_accumulator(acc, settlement.closing, combine_last(lasts)) if part is not None else None
+    except BaseException:  # (Ctrl-C here too): the closed part is still a temporary file
+        if part is not None:
+            part.tmp.unlink(missing_ok=True)
+        raise
     return RunPlan(
         run=run,
         kind="settle",
