@@ -61,15 +61,19 @@ def scan_parts(root: Path, head: Head, columns: list[str] | None = None) -> pl.L
     return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
 
-def _row_groups_that_may_hold(meta, column: str, values: pl.Series) -> list[int]:
+def _row_groups_that_may_hold(meta, column: str, values: pl.Series, spans: bool = False) -> list[int]:
     """Row groups of a Parquet file whose ``column`` statistics (min, max) leave room for one of
-    the sorted ``values``; a group without statistics may hold anything."""
+    the sorted ``values`` (``spans``: for a value between the two ``values``, the smallest and
+    the largest); a group without statistics may hold anything."""
     pos = meta.schema.names.index(column)
     keep = []
     for g in range(meta.num_row_groups):
         stats = meta.row_group(g).column(pos).statistics
         if stats is None or not stats.has_min_max or not isinstance(stats.min, str) or not isinstance(stats.max, str):
             keep.append(g)  # no usable statistics: the group may hold anything
+        elif spans:
+            if stats.min <= values[1] and values[0] <= stats.max:
+                keep.append(g)
         elif values.search_sorted(stats.min, side="left") < values.search_sorted(stats.max, side="right"):
             keep.append(g)
     return keep
@@ -89,11 +93,19 @@ def parts_holding(root: Path, head: Head, column: str, values: pl.Series, column
 
     from .. import ledger_check
 
-    wanted = values.drop_nulls().unique().sort()
+    present = values.drop_nulls()
+    # first against the values' own range (no sort: a month of new ids usually ends here), then,
+    # for the row groups that overlap it, value by value (the values sorted once)
+    span = pl.Series([present.min(), present.max()], dtype=present.dtype) if present.len() else present
+    wanted: pl.Series | None = None
     frames = []
     for ref in head.parts:
         path = Path(root) / ref.file
         with pq.ParquetFile(path) as f:
+            if not present.len() or not _row_groups_that_may_hold(f.metadata, column, span, spans=True):
+                continue
+            if wanted is None:
+                wanted = present.unique().sort()
             groups = _row_groups_that_may_hold(f.metadata, column, wanted)
             if not groups:
                 continue
