@@ -96,13 +96,15 @@ def parts_holding(root: Path, head: Head, column: str, values: pl.Series, column
     present = values.drop_nulls()
     # first against the values' own range (no sort: a month of new ids usually ends here), then,
     # for the row groups that overlap it, value by value (the values sorted once)
-    span = pl.Series([present.min(), present.max()], dtype=present.dtype) if present.len() else present
+    if not present.len():
+        return pl.DataFrame()
+    span = pl.Series([present.min(), present.max()], dtype=present.dtype)
     wanted: pl.Series | None = None
     frames = []
     for ref in head.parts:
         path = Path(root) / ref.file
         with pq.ParquetFile(path) as f:
-            if not present.len() or not _row_groups_that_may_hold(f.metadata, column, span, spans=True):
+            if not _row_groups_that_may_hold(f.metadata, column, span, spans=True):
                 continue
             if wanted is None:
                 wanted = present.unique().sort()
@@ -110,10 +112,7 @@ def parts_holding(root: Path, head: Head, column: str, values: pl.Series, column
             if not groups:
                 continue
             # rows this run reads must be the rows committed: the part's sha256 first
-            problems = ledger_check.check_file(Path(root), ref, "part")
-            if problems:
-                raise LedgerCorrupt([f"{root}: a damaged ledger — {problems[0]}", *problems[1:],
-                                     "the ledger was not changed"])
+            _raise_if_problems(root, ledger_check.check_file(Path(root), ref, "part"), "the ledger was not changed")
             have = [c for c in columns if c in f.schema_arrow.names]
             frame = pl.from_arrow(f.read_row_groups(groups, columns=have))
         frames.append(frame.join(wanted.to_frame(column), on=column, how="semi"))
@@ -127,9 +126,13 @@ def check_parts(root: Path, head: Head, thorough: bool = False) -> None:
     from .. import ledger_check
 
     check = ledger_check.check_file if thorough else ledger_check.check_present
-    problems = [p for ref in head.parts for p in check(root, ref, "part")]
+    _raise_if_problems(root, [p for ref in head.parts for p in check(root, ref, "part")])
+
+
+def _raise_if_problems(root: Path, problems: list[str], *after: str) -> None:
+    """``LedgerCorrupt`` (exit 9) naming the ledger and every problem found, if any."""
     if problems:
-        raise LedgerCorrupt([f"{root}: a damaged ledger — {problems[0]}", *problems[1:]])
+        raise LedgerCorrupt([f"{root}: a damaged ledger — {problems[0]}", *problems[1:], *after])
 
 
 def raise_if_damaged(path: str | Path) -> None:

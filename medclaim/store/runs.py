@@ -38,6 +38,10 @@ class PreparedPart:
     tmp: Path  # where it is now
     rows: int
 
+    def discard(self) -> None:
+        """Remove the uncommitted file (nothing once the commit has renamed it)."""
+        self.tmp.unlink(missing_ok=True)
+
 
 class PartWriter:
     """Writes a run's entries chunk by chunk to a temporary part file in ``parts/`` (``partition``:
@@ -105,7 +109,7 @@ class RunPlan:
 
     def discard(self) -> None:
         for p in self.parts:
-            p.tmp.unlink(missing_ok=True)
+            p.discard()
 
 
 def stamp(ledger: pl.DataFrame, run: int, entries_before: int) -> pl.DataFrame:
@@ -237,7 +241,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         new_acc = merge_accumulator(acc, settlement.closing, combine_last(lasts)) if part is not None else None
     except BaseException:  # (Ctrl-C here too): the closed part is still a temporary file
         if part is not None:
-            part.tmp.unlink(missing_ok=True)
+            part.discard()
         raise
     return RunPlan(
         run=run,
