@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import medclaim.io.reader as reader
 import medclaim.settle as settle_module
 from medclaim.io import ReadOptions, read_claims
+from medclaim.io.source_parquet import row_slices
 from medclaim.io.spill import SPILL_ROWS_ENV, SpillOptions
 from medclaim.pipeline import settle_files, settle_into_ledger
 from medclaim.synth import generate_claims
@@ -143,3 +147,37 @@ def test_the_spill_threshold_must_be_a_number(monkeypatch):
     monkeypatch.setenv(SPILL_ROWS_ENV, "lots")
     with pytest.raises(ValueError, match=SPILL_ROWS_ENV):
         SpillOptions().bucket_bits(10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(groups=st.lists(st.integers(0, 40), max_size=12), size=st.integers(1, 15))
+def test_parquet_batches_cover_every_row_once_along_row_groups(groups, size):
+    """Batches follow the row groups: whole small groups up to ``size`` rows, or a piece of
+    one large group; together every row once, in order."""
+    slices = list(row_slices(groups, size))
+    assert all(n > 0 for _, n in slices)
+    assert [first for first, _ in slices] == [0, *accumulate(n for _, n in slices)][: len(slices)]
+    assert sum(n for _, n in slices) == sum(groups)
+    edges = set(accumulate(groups))
+    for first, n in slices:
+        inside = [e for e in edges if first < e < first + n]  # group edges within the batch
+        assert not inside or n <= size  # several groups only when together they fit
+
+
+def test_parquet_row_groups_of_any_size_give_the_file_in_order(tmp_path, monkeypatch):
+    """A file with row groups of 1 to 700 rows, read in batches of 50: every row once, in file
+    order, numbered from 1, as the file itself reads."""
+    claims = generate_claims(1200, 150, seed=5)
+    path = tmp_path / "groups.parquet"
+    table = claims.to_arrow()
+    with pq.ParquetWriter(path, table.schema) as w:
+        first = 0
+        for size in (1, 3, 30, 700, 20, 20, 426):
+            w.write_table(table.slice(first, size), row_group_size=size)
+            first += size
+    assert pq.ParquetFile(path).metadata.num_row_groups == 7
+    monkeypatch.setattr(reader, "BATCH_ROWS", 50)
+    read = read_claims([path])
+    assert read.rejects.height == 0
+    assert read.claims["source_row"].to_list() == list(range(1, 1201))
+    assert read.claims["setl_id"].equals(pl.read_parquet(path)["setl_id"])
