@@ -157,8 +157,11 @@ class CsvFile:
             self.fh.write("\ufeff".encode())  # BOM: Excel on a Chinese desktop opens it as UTF-8
 
     def write(self, chunk: pl.DataFrame) -> None:
-        text = csv_cells(chunk, self.columns, self.opts).write_csv(include_header=not self.header_written)
-        self.fh.write(text.encode(self.opts.encoding))
+        cells = csv_cells(chunk, self.columns, self.opts)
+        if self.opts.encoding == "utf-8":  # straight into the file: no text copy of the chunk
+            cells.write_csv(self.fh, include_header=not self.header_written)
+        else:
+            self.fh.write(cells.write_csv(include_header=not self.header_written).encode(self.opts.encoding))
         self.header_written = True
         self.rows += chunk.height
 
