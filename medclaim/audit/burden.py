@@ -55,11 +55,16 @@ def year_totals(ledger: pl.DataFrame, prior_scope_burden: pl.DataFrame | None = 
         pl.col("ruleset_id").last(),
         (pl.col("scope") + pl.col("pre") - pl.col("fund_pay_sumamt")).sum().alias("scope_burden"),
     )
-    if prior_scope_burden is not None and prior_scope_burden.height:
-        out = out.join(prior_scope_burden.rename({"scope_burden": "_prior"}), on=KEYS, how="left").with_columns(
-            scope_burden=pl.col("scope_burden") + pl.col("_prior").fill_null(0)
-        ).drop("_prior")
-    return out
+    return with_prior(out, prior_scope_burden)
+
+
+def with_prior(totals: pl.DataFrame, prior_scope_burden: pl.DataFrame | None) -> pl.DataFrame:
+    """``year_totals`` with the policy-scope burden of claims settled earlier added."""
+    if prior_scope_burden is None or prior_scope_burden.height == 0:
+        return totals
+    return totals.join(prior_scope_burden.rename({"scope_burden": "_prior"}), on=KEYS, how="left").with_columns(
+        scope_burden=pl.col("scope_burden") + pl.col("_prior").fill_null(0)
+    ).drop("_prior")
 
 
 def _threshold(block: HighBurden | TiltAssistance, rs: RuleSet) -> pl.Expr:

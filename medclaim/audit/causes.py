@@ -289,23 +289,27 @@ def replay(claims: pl.DataFrame, before: pl.DataFrame, rs: RuleSet, alts: list[t
         # every claim is its own person-year (key: settlement id + alternative)
         lf = pl.concat(frames, how="diagonal_relaxed").with_columns(year=engine.benefit_year(rs_alt))
         lf = engine.order_claims_by_string(lf)
-        settled = engine.settle_ordered(lf, rs_alt, pl.concat(opens, how="diagonal_relaxed")).collect().lazy()
+        settled = engine.settle_ordered(lf, rs_alt, pl.concat(opens, how="diagonal_relaxed"))
         if rs.assistance is not None and rs.assistance.schemes:
             rules_ratio = engine.identity_lookup({k: s.ratio for k, s in rs.assistance.schemes.items()}, rs, 0)
             settled = settled.with_columns(ma_ratio_rules=rules_ratio)
         else:
             settled = settled.with_columns(ma_ratio_rules=pl.lit(0, dtype=pl.Int64))
         cols = set(settled.collect_schema().names())
+        needed = {"ip_deductible", "ip_ratio", "ip_admission_no", "ci_threshold"}
+        missing = {c: pl.lit(None, dtype=pl.Int64) for c in needed if c not in cols}
+        # each alternative's message over its own rows (one pass over the group's replays)
+        message = pl.lit("")
         for i, a in group:
-            msg = a.message() if i >= 0 else pl.lit("")
-            needed = {"ip_deductible", "ip_ratio", "ip_admission_no", "ci_threshold"}
-            missing = {c: pl.lit(None, dtype=pl.Int64) for c in needed if c not in cols}
-            out.append(
-                settled.filter(pl.col("_alt") == i)
-                .with_columns(**missing)
-                .select("setl_id", pl.col("_alt").alias("alt"), msg.alias("message"), *[pl.col(f).cast(pl.Int64) for f in FIELDS])
-            )
-    return pl.concat(out).collect()
+            if i >= 0:
+                message = pl.when(pl.col("_alt") == i).then(a.message()).otherwise(message)
+        out.append(
+            settled.with_columns(**missing)
+            .select("setl_id", pl.col("_alt").alias("alt"), message.alias("message"), *[pl.col(f).cast(pl.Int64) for f in FIELDS])
+        )
+    # the groups' replays planned at once, run side by side
+    return pl.concat(pl.collect_all(out)) if out else pl.DataFrame(
+        schema={"setl_id": pl.String, "alt": pl.Int32, "message": pl.String, **{f: pl.Int64 for f in FIELDS}})
 
 
 # ------------------------------------------------------------------ attribution
@@ -353,10 +357,36 @@ def _checks(diffs: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
                         broken_claim.alias("_broken"))
 
 
-def attribute(diffs: pl.DataFrame, ledger: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None) -> pl.DataFrame:
-    """``diffs`` (``compare.differences``) with ``cause``, ``rule_key`` and ``message`` added."""
-    if diffs.height == 0:
-        return diffs.with_columns(cause=pl.lit(None, pl.String), rule_key=pl.lit(None, pl.String), message=pl.lit(None, pl.String))
+def no_causes(diffs: pl.DataFrame) -> pl.DataFrame:
+    """``diffs`` with empty ``cause``, ``rule_key`` and ``message`` columns (nothing differs)."""
+    return diffs.with_columns(cause=pl.lit(None, pl.String), rule_key=pl.lit(None, pl.String), message=pl.lit(None, pl.String))
+
+
+@dataclass
+class Pending:
+    """Differences made ready for their replays (``prepare``), from the rows of their settlement;
+    the replays (``finish``) need nothing else, so the settlement may be dropped meanwhile, and
+    the pending differences of several chunks replayed together (``Pending.concat``): each
+    replay costs a fixed planning time whatever the number of claims."""
+
+    diffs: pl.DataFrame  # compare.differences
+    checked: pl.DataFrame  # the causes decided from the figures alone (``_checks``)
+    subset: pl.DataFrame  # the claims to replay: the settlement's rows, input and compared columns
+    before: pl.DataFrame  # the running totals just before each of them
+
+    @property
+    def claims(self) -> int:
+        return self.subset.height
+
+    @staticmethod
+    def concat(parts: list[Pending]) -> Pending:
+        return Pending(*(pl.concat([getattr(p, f) for p in parts], how="diagonal_relaxed")
+                         for f in ("diffs", "checked", "subset", "before")))
+
+
+def prepare(diffs: pl.DataFrame, ledger: pl.DataFrame, openings: pl.DataFrame | None) -> Pending:
+    """What the replays of ``diffs`` need from ``ledger`` (which holds the claims' whole
+    person-years, in settlement order) and ``openings`` (the totals the person-years opened with)."""
     ids = diffs.select("setl_id").unique()
     wanted = {*CLAIM_COLUMNS, *engine.REVERSAL_DEFAULTS, *FIELDS, *KEYS, "ruleset_id", "not_covered", "not_covered_reason"}
     # narrow first: a join copies every column it keeps, and the ledger is wide
@@ -370,6 +400,21 @@ def attribute(diffs: pl.DataFrame, ledger: pl.DataFrame, book: RuleBook, opening
     ytd = [c for c in ledger.columns if c.startswith("ytd_")]
     years = ledger.lazy().select("setl_id", *KEYS, *ytd).join(subset.lazy().select(KEYS).unique(), on=KEYS, how="semi").collect()
     before = totals_before(years, openings).join(ids, on="setl_id", how="semi").drop("psn_no")
+    return Pending(diffs, checked, subset, before)
+
+
+def attribute(diffs: pl.DataFrame, ledger: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None) -> pl.DataFrame:
+    """``diffs`` (``compare.differences``) with ``cause``, ``rule_key`` and ``message`` added."""
+    if diffs.height == 0:
+        return no_causes(diffs)
+    return finish(prepare(diffs, ledger, openings), book)
+
+
+def finish(pending: Pending, book: RuleBook) -> pl.DataFrame:
+    """The pending differences with their causes: the replays, every claim at once per alternative."""
+    diffs, checked, subset, before = pending.diffs, pending.checked, pending.subset, pending.before
+    if diffs.height == 0:
+        return no_causes(diffs)
     found: list[pl.DataFrame] = []
     names: dict[int, tuple[str, str]] = {}
     for rs in book.periods:

@@ -8,9 +8,9 @@ dropped.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,14 @@ from ..output import DEFAULT, PeopleFiles, key_words, write_atomic, write_people
 from ..roster import Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
-from ..settle import settle_claims
+from ..settle import Handover, settle_claims, take
 from ..status import Exit
-from .burden import burden_lists, year_totals
-from .causes import attribute
-from .compare import FIELDS, FUNDS, compare, coverage_by_file, differences, present_fields, reported
+from ..engine import KEYS
+from .burden import burden_lists, with_prior
+from .chunks import ChunkAudit
+from .compare import FIELDS, FUNDS, coverage_by_file, reported
 from ..rules.audit import DEFAULT_REVIEW, ReviewRules
-from .review import CODES, hospital_columns, review_flags
+from .review import CODES
 
 CAUSES = ["not_covered", "inconsistent", "deductible", "ratio", "tier", "annual_cap", "critical_threshold",
           "critical_segment", "assistance_ratio", "assistance_limit", "identity", "rounding", "unexplained"]
@@ -64,13 +65,15 @@ def review_parameters(book: RuleBook) -> tuple[ReviewRules, str]:
     return DEFAULT_REVIEW, "no audit.review block in the rule set: the project's placeholder defaults (docs/audit.md)"
 
 
-def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None,
-              roster: Roster | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None, int]:
-    """Settle as ``settle`` would (with the enrollment roster, as ``settle --roster``): (ledger rows,
-    rejects, opening totals, prior scope burden, already settled)."""
+def settle_audited(claims: Handover, book: RuleBook, ledger_dir: Path | None, audit: Callable[[pl.DataFrame | None], ChunkAudit],
+                   roster: Roster | None = None) -> tuple[ChunkAudit, pl.DataFrame, pl.DataFrame | None, int]:
+    """Settle as ``settle`` would (with the enrollment roster, as ``settle --roster``), each chunk
+    audited as the engine hands it over (``audit(openings)`` makes the sink): (the audit, rejects,
+    prior scope burden, already settled)."""
     if ledger_dir is None:
-        s = settle_claims(claims, book, roster=roster)
-        return s.ledger, s.rejects, None, None, 0
+        chunks = audit(None)
+        s = settle_claims(claims, book, roster=roster, sink=chunks)
+        return chunks, s.rejects, None, 0
     from ..store import NotALedger, check_ledger_dir, plan_settle, read_accumulator, read_head, scan_parts
 
     root = Path(ledger_dir)
@@ -78,14 +81,13 @@ def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None,
     head = read_head(root)
     if head is None or head.run == 0:
         raise NotALedger(f"{root}: no ledger here (nothing has been settled into it) — audit without --ledger, or give the ledger directory")
-    chunks: list[pl.DataFrame] = []
-    plan = plan_settle(root, head, claims, book, on_chunk=chunks.append, roster=roster)  # planned, never committed
-    plan.discard()
-    entries = pl.concat(chunks, how="diagonal_relaxed") if chunks else pl.DataFrame()
     acc = read_accumulator(root, head)
+    chunks = audit(acc)
+    plan = plan_settle(root, head, claims, book, on_chunk=chunks, roster=roster, acc=acc)  # planned, never committed
+    plan.discard()
     prior = None
-    if head.parts and entries.height:
-        people = entries.select("psn_no", "year").unique()
+    people = chunks.year_totals().select(KEYS)
+    if head.parts and people.height:
         rows = scan_parts(root, head).join(people.lazy(), on=["psn_no", "year"], how="semi").collect()
         if rows.height and "scope" not in rows.columns:  # a stored ledger keeps no working figures
             from ..recompute import RecomputeError, recompute as settle_again
@@ -101,15 +103,23 @@ def recompute(claims: pl.DataFrame, book: RuleBook, ledger_dir: Path | None,
             .agg((pl.col("scope") + pl.col("pre") - pl.col("fund_pay_sumamt")).sum().alias("scope_burden"))
             .collect()
         )
-    return entries, plan.rejects, acc, prior, plan.counts["already_settled"]
+    return chunks, plan.rejects, prior, plan.counts["already_settled"]
 
 
-def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | None = None, tolerance_fen: int = 0,
+def audit_claims(claims: pl.DataFrame | Handover, book: RuleBook, *, ledger_dir: Path | None = None, tolerance_fen: int = 0,
                  read_rejects: pl.DataFrame | None = None, rows_read: int | None = None, roster: Roster | None = None) -> AuditResult:
-    """Audit canonical claims (the library entry point: no files written)."""
+    """Audit canonical claims (the library entry point: no files written).
+
+    Each settled chunk is compared, its differences attributed to their causes and its year
+    totals taken as the engine hands it over (``chunks.ChunkAudit``, in the settle pipeline's
+    sink thread); the review rules and the burden lists run once all chunks are in.  ``claims``
+    may be handed over (``settle.Handover``, a ``ReadResult``): then the run frees them as soon
+    as the engine has ordered them, as settle does."""
+    claims = take(claims)
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
-    fields = present_fields(claims)
+    presence = coverage_by_file(claims)
+    fields = [f for f in FIELDS if f in presence.columns and presence[f].sum()]
     if claims.height and not fields:
         headers = "; ".join(f"{f} ({zh})" for f, zh in FIELDS.items())
         raise NoReportedAmounts(
@@ -117,22 +127,21 @@ def audit_claims(claims: pl.DataFrame, book: RuleBook, *, ledger_dir: Path | Non
             f"no claim carries a reported amount, so there is nothing to audit — the file needs at least one of the columns {headers}. "
             "To settle claims without comparing, use medclaim settle",
         )
-    presence = coverage_by_file(claims)
-    ledger, rejects, openings, prior, already = recompute(claims, book, ledger_dir, roster)
-    del claims
-    rejects = pl.concat([read_rejects, rejects])
     keep = CLAIM_CONTEXT + ["hospital_code", "hospital_name"]
-    ledger = ledger.with_columns(hospital_columns(ledger))
-    # the causes (engine replays) and the review, burden and totals read the same ledger and
-    # nothing of each other: side by side, in two threads (polars releases the GIL)
+    review, review_source = review_parameters(book)
+    handed = Handover(claims)
+    del claims  # the settlement takes them over
+    chunks, rejects, prior, already = settle_audited(
+        handed, book, ledger_dir, lambda openings: ChunkAudit(book, openings, tolerance_fen, keep, review), roster)
+    rejects = pl.concat([read_rejects, rejects])
+    # the last replays (causes) and the review rules read nothing of each other: side by side, in
+    # two threads (polars releases the GIL)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medclaim-causes") as pool:
-        causes = pool.submit(lambda: attribute(differences(ledger, tolerance_fen, keep=keep), ledger, book, openings))
-        review, review_source = review_parameters(book)
-        flags = review_flags(ledger, review)
-        burden = burden_lists(year_totals(ledger, prior), list(book.periods))
-        comparison = compare(ledger, tolerance_fen)
+        causes = pool.submit(chunks.differences)
+        flags = chunks.review.flags()
+        burden = burden_lists(with_prior(chunks.year_totals(), prior), list(book.periods))
         diffs = causes.result()
-    summary = build_summary(ledger, diffs, flags, burden, rejects, comparison, presence, fields, book,
+    summary = build_summary(chunks.claims, diffs, flags, burden, rejects, chunks.comparison, presence, fields, book,
                             rows_read=rows_read, already=already, review=review, review_source=review_source,
                             ledger_dir=ledger_dir)
     found = diffs.height > 0 or flags.height > 0
@@ -147,7 +156,7 @@ def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Pa
     write the files into ``out_dir``."""
     book = load_rulebook(rules)
     read = read_claims(inputs, encoding=encoding)
-    result = audit_claims(read.take_claims(), book, ledger_dir=ledger_dir, tolerance_fen=tolerance_fen,
+    result = audit_claims(read, book, ledger_dir=ledger_dir, tolerance_fen=tolerance_fen,
                           read_rejects=read.rejects, rows_read=read.rows_read, roster=roster)
     result.summary["inputs"] = [str(p) for p in inputs]
     if roster is not None:
@@ -234,12 +243,11 @@ def _per(frame: pl.DataFrame, by: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def build_summary(ledger, diffs, flags, burden, rejects, comparison, presence, fields, book, *, rows_read, already,
+def build_summary(claims: int, diffs, flags, burden, rejects, comparison, presence, fields, book, *, rows_read, already,
                   review: ReviewRules, review_source: str, ledger_dir) -> dict[str, Any]:
     absent_by_file = {
         r["source_file"]: [f for f in FIELDS if not r.get(f)] for r in presence.iter_rows(named=True)
     }  # one row per input file
-    claims = int((~ledger["is_reversal"]).sum()) if "is_reversal" in ledger.columns else ledger.height
     by_cause = diffs.group_by("cause").len().sort("cause") if diffs.height else None
     return {
         "schema": "medclaim.audit/1",
