@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -153,3 +153,36 @@ def ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     finally:
         stop.set()
         thread.join()
+
+
+def in_order(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = 2) -> Iterator[Any]:
+    """``fn(item)`` of each item, worked out by up to ``workers`` threads at a time and yielded
+    in the items' order (settling two chunks at once).  While the consumer uses one result, at
+    most ``workers - 1`` more are being worked out; the rest start when it asks for the next.
+    Errors arrive in order; when the consumer stops early the items not started are dropped and
+    the running ones finished first.  ``MEDCLAIM_OVERLAP=0``, one worker or one item: in the
+    caller's thread."""
+    items = list(items)
+    if not enabled() or workers <= 1 or len(items) <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medclaim-work")
+    pending: deque[Future] = deque()
+    waiting = iter(items)
+    try:
+        while True:
+            while len(pending) < workers:
+                item = next(waiting, _DONE)
+                if item is _DONE:
+                    break
+                pending.append(pool.submit(fn, item))
+            if not pending:
+                return
+            result = pending.popleft().result()
+            yield result
+            result = None  # (not kept alive while waiting for the next)
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from medclaim.overlap import BackgroundSink, ahead, background, then
+from medclaim.overlap import BackgroundSink, ahead, background, in_order, then
 
 
 def test_background_sink_runs_calls_in_order_in_another_thread():
@@ -111,3 +111,56 @@ def test_ahead_keeps_at_most_one_item_beyond_the_one_in_use():
     for taken, x in enumerate(ahead(source())):
         time.sleep(0.002)  # the consumer is the slow side: the producer would run ahead if it could
         assert len(produced) - taken <= 2  # this one and the next
+
+
+def test_in_order_works_two_at_a_time_and_hands_results_over_in_order():
+    running, most, lock = [0], [0], threading.Lock()
+
+    def work(x):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.002 * (x % 3))  # uneven work must not reorder
+        with lock:
+            running[0] -= 1
+        return x * 10
+
+    assert list(in_order(work, range(20), workers=2)) == [x * 10 for x in range(20)]
+    assert most[0] == 2  # two items were being worked on at once, never more
+
+
+def test_in_order_raises_in_order_and_stops_taking_items():
+    started = []
+
+    def work(x):
+        started.append(x)
+        if x == 3:
+            raise ValueError("engine failed")
+        return x
+
+    got = []
+    with pytest.raises(ValueError, match="engine failed"):
+        for x in in_order(work, range(100), workers=2):
+            got.append(x)
+    assert got == [0, 1, 2]  # the results before the failure, none after
+    assert max(started) <= 4  # no item beyond the failure and the one beside it was started
+
+
+def test_in_order_keeps_at_most_one_result_beyond_the_one_in_use():
+    """Each result is a settled chunk (wide, hundreds of MB): no queue of them."""
+    done = []
+
+    def work(x):
+        done.append(x)
+        return x
+
+    for taken, x in enumerate(in_order(work, range(20), workers=2)):
+        time.sleep(0.003)  # the consumer is the slow side
+        assert len(done) - taken <= 2  # this one and the next
+
+
+def test_in_order_runs_in_place_when_overlap_is_off(monkeypatch):
+    monkeypatch.setenv("MEDCLAIM_OVERLAP", "0")
+    threads = set()
+    assert list(in_order(lambda x: threads.add(threading.get_ident()) or x, range(5))) == [0, 1, 2, 3, 4]
+    assert threads == {threading.get_ident()}
