@@ -181,3 +181,28 @@ def test_parquet_row_groups_of_any_size_give_the_file_in_order(tmp_path, monkeyp
     assert read.rejects.height == 0
     assert read.claims["source_row"].to_list() == list(range(1, 1201))
     assert read.claims["setl_id"].equals(pl.read_parquet(path)["setl_id"])
+
+
+def test_spilled_claims_read_back_as_read(inputs, tmp_path, monkeypatch):
+    """The bucket files hold a table index instead of each row's file name, and no column that
+    is null in every row; read back, the buckets give exactly the claims read in memory — with
+    a reported amount and a descriptive column in one file only, and absent from every file."""
+    claims = pl.read_parquet(inputs["parquet"])
+    reported = tmp_path / "reported.parquet"
+    claims.head(700).with_columns(
+        统筹基金支出=pl.col("inscp_scp_amt"), 科室=pl.lit("内科"), setl_id=pl.col("setl_id") + "R"
+    ).write_parquet(reported)
+    for files in ([inputs["parquet"], reported, inputs["csv"]], [inputs["parquet"], inputs["csv"]]):
+        whole = read_claims(files)
+        _spill(monkeypatch)
+        spilled = read_claims(files, options=ReadOptions(spill=SpillOptions(directory=tmp_path / "scratch")))
+        monkeypatch.undo()
+        try:
+            buckets = spilled.spilled
+            assert buckets is not None and buckets.buckets > 1
+            back = pl.concat([buckets.read(b) for b in range(buckets.buckets)])
+        finally:
+            spilled.cleanup()
+        assert back.schema == whole.claims.schema
+        assert back.sort("source_file", "source_row").equals(whole.claims.sort("source_file", "source_row"))
+    assert whole.claims["reported_hifp_pay"].null_count() == whole.claims.height  # (the second run: absent everywhere)

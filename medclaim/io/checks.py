@@ -56,6 +56,8 @@ REPORTED_FIELDS = (
     "reported_psn_part_amt",
 )
 DATE_FIELDS = ("begndate", "enddate", "benefit_start")
+#: Canonical fields null on every row of a file without their column (nothing derives them).
+NULL_WHEN_ABSENT = (*REPORTED_FIELDS, "benefit_start")
 #: Canonical fields parsed from the file (everything in CLAIM_SCHEMA but source_file/source_row).
 PARSED_FIELDS = (
     "setl_id",

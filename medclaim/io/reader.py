@@ -25,6 +25,7 @@ import pyarrow as pa
 from medclaim.io.checks import (
     AMOUNT_FIELDS,
     AMOUNT_PARTS,
+    NULL_WHEN_ABSENT,
     PARSED_FIELDS,
     SourceTraits,
     canonical_frame,
@@ -175,7 +176,7 @@ class _Claims:
         self.rows += frame.height
         if self.spill is not None:
             if frame.height:
-                self.spill.add(frame.drop("_file"))
+                self.spill.add(frame)  # (the bucket files keep ``_file``, not the file's name in every row)
             return
         self.frames.append(frame)
         self.out_of_order |= late and frame.height > 0
@@ -271,7 +272,8 @@ def _spill_writer(spill: SpillOptions | None, files: list[_File]) -> SpillWriter
     descriptive: dict[str, pl.DataType] = {}  # (the columns an in-memory read would have, in its order)
     for f in files:
         descriptive.update({c: t for c, t in DESCRIPTIVE_SCHEMA.items() if c in f.headers.columns and c not in descriptive})
-    return SpillWriter(spill, bits, pl.Schema({**CLAIM_SCHEMA, **descriptive}))
+    absent = frozenset(c for c in NULL_WHEN_ABSENT if not any(c in f.headers.columns for f in files))
+    return SpillWriter(spill, bits, pl.Schema({**CLAIM_SCHEMA, **descriptive}), [f.name for f in files], absent)
 
 
 # ---------------------------------------------------------------- per file

@@ -37,6 +37,8 @@ SPILL_DIR_ENV = "MEDCLAIM_SPILL_DIR"
 _MAX_BUCKET_BITS = 12  # 4096 buckets: 8 billion claims at the default size
 #: Scratch files are written once and read once: Arrow IPC (no encoding to do) with lz4 frames.
 _COMPRESSION = "lz4"
+#: The table index a bucket file holds instead of each row's source_file.
+_FILE = "_file"
 
 
 def bucket_of(psn_no: pl.Expr, bits: int) -> pl.Expr:
@@ -83,13 +85,27 @@ class SpillOptions:
 
 @dataclass
 class SpilledClaims:
-    """Claims in person-hash buckets on disk (read back one bucket at a time)."""
+    """Claims in person-hash buckets on disk (read back one bucket at a time).
+
+    What a bucket file holds is leaner than the claims it gives back (``stored``): a table's
+    index instead of its name in every row (``_file``, ``sources``), and no column that is null
+    in every row of the run (``absent``: the reported amounts or benefit start no file has).
+    Every byte spilled is compressed, written, read back and decompressed once."""
 
     directory: Path
     bits: int
     schema: pl.Schema
     rows: int
     files: list[Path] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # source_file of each table index (``_file``)
+    absent: frozenset[str] = frozenset()  # columns null in every row: not stored
+
+    @property
+    def stored(self) -> pl.Schema:
+        """The columns of a bucket file."""
+        indexed = "source_file" in self.schema and bool(self.sources)
+        kept = {c: t for c, t in self.schema.items() if c not in self.absent and not (indexed and c == "source_file")}
+        return pl.Schema({**kept, _FILE: pl.Int32()} if indexed else kept)
 
     @property
     def buckets(self) -> int:
@@ -106,7 +122,17 @@ class SpilledClaims:
         path = self.files[bucket]
         if not path.exists():
             return pl.DataFrame(schema=self.schema)
-        return pl.read_ipc(path, memory_map=False).cast(dict(self.schema))  # type: ignore[arg-type]
+        stored = pl.read_ipc(path, memory_map=False)
+        names = pl.Series("source_file", self.sources, pl.String)
+
+        def column(c: str, t: pl.DataType) -> pl.Expr | pl.Series:
+            if c in stored.columns:
+                return pl.col(c)
+            if c == "source_file":
+                return names.gather(stored.get_column(_FILE))
+            return pl.lit(None, t)  # (absent: null in every row)
+
+        return stored.select(column(c, t).cast(t).alias(c) for c, t in self.schema.items())
 
     def note(self) -> dict:
         """What the summary and the manifest say about it."""
@@ -119,7 +145,8 @@ class SpilledClaims:
 class SpillWriter:
     """Appends batches of claims to their buckets' files."""
 
-    def __init__(self, options: SpillOptions, bits: int, schema: pl.Schema):
+    def __init__(self, options: SpillOptions, bits: int, schema: pl.Schema, sources: list[str] | None = None,
+                 absent: frozenset[str] = frozenset()):
         parent = options.parent()
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -127,9 +154,10 @@ class SpillWriter:
         except OSError as exc:
             raise OSError(exc.errno, f"cannot make a scratch directory for the claims in {parent} ({exc.strerror}); "
                           f"choose another with --spill-dir or ${SPILL_DIR_ENV}") from exc
-        self.spilled = SpilledClaims(directory, bits, schema, 0,
-                                     [directory / f"bucket-{b:04d}.arrow" for b in range(1 << bits)])
-        self._arrow = pl.DataFrame(schema=schema).to_arrow().schema
+        self.spilled = SpilledClaims(directory, bits, schema, 0, [directory / f"bucket-{b:04d}.arrow" for b in range(1 << bits)],
+                                     list(sources or []), frozenset(absent))
+        self._stored = self.spilled.stored
+        self._arrow = pl.DataFrame(schema=self._stored).to_arrow().schema
         self._writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
         self._options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
         # a batch is cut into buckets and written in a second thread while the next is parsed
@@ -142,8 +170,9 @@ class SpillWriter:
             self._write(claims)
 
     def _write(self, claims: pl.DataFrame) -> None:
+        """``claims``: the claims schema's columns (a missing one is null) and ``_file``."""
         s = self.spilled
-        frame = claims.select([pl.col(c).cast(t) if c in claims.columns else pl.lit(None, t).alias(c) for c, t in s.schema.items()])
+        frame = claims.select([pl.col(c).cast(t) if c in claims.columns else pl.lit(None, t).alias(c) for c, t in self._stored.items()])
         keyed = frame.with_columns(bucket_of(pl.col("psn_no"), s.bits).alias("_bucket"))
         for (bucket,), part in keyed.partition_by("_bucket", as_dict=True, include_key=False).items():
             writer = self._writers.get(int(bucket))
