@@ -7,14 +7,17 @@ totals line, an openpyxl workbook with a merged title, a cover sheet and a hidde
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from io_helpers import assert_claim_schema
 from medclaim.io import InputFileError, ReadOptions, read_claims
+from medclaim.io.footers import is_candidate
 
 TITLE = "东至县医保结算明细表 2021年3月"
 HEADER = ["序号", "结算单据号", "身份证号", "人员姓名", "定点医药机构编码", "定点医药机构名称", "科室", "诊断名称",
@@ -302,3 +305,21 @@ def test_leading_empty_rows_keep_sheet_row_numbers(tmp_path):
     result = read([tmp_path / "e.xlsx"])
     assert result.files[0].header_row == 5
     assert result.rejects.row(0, named=True)["source_row"] == 2  # sheet row 7 = header row 5 + 2
+
+
+_ID_CELLS = st.one_of(st.none(), st.text(alphabet=" \t\n\u3000\u00a0本页月表全部总合计小共1aX", max_size=8))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_ID_CELLS, _ID_CELLS), min_size=1, max_size=20))
+def test_a_footer_candidate_has_both_ids_blank_or_a_footer_word(rows):
+    """Only rows whose settlement and person ids, white space removed, are empty or start with
+    a totals word (合计, 本页合计, 总 计 …) are looked at as footers: the reader's whole-column
+    test against the rule stated plainly, row by row."""
+
+    def blank_or_word(cell):
+        squeezed = re.sub(r"\s", "", cell or "")
+        return squeezed == "" or re.match(r"(?:本页|本月|本表|全部|总)?(?:合计|总计|小计|共计)", squeezed) is not None
+
+    frame = pl.DataFrame({"setl_id": [a for a, _ in rows], "psn_no": [b for _, b in rows]}, schema={"setl_id": pl.String, "psn_no": pl.String})
+    assert frame.select(is_candidate()).to_series().to_list() == [blank_or_word(a) and blank_or_word(b) for a, b in rows]

@@ -17,16 +17,28 @@ import polars as pl
 
 from medclaim.io.headers import HeaderMap
 
-_TOTAL_WORDS = r"^(?:本页|本月|本表|全部|总)?(?:合计|总计|小计|共计)"
+_TOTAL_PREFIXES = ("本页", "本月", "本表", "全部", "总")
+_TOTAL_NAMES = ("合计", "总计", "小计", "共计")
+_TOTAL_WORDS = rf"^(?:{'|'.join(_TOTAL_PREFIXES)})?(?:{'|'.join(_TOTAL_NAMES)})"
 _SIGN_OFF_WORDS = r"^(?:制表|打印|审核|经办|负责人|填报|复核)"
 _EXCERPT_CHARS = 120
 
 FOOTER_SCHEMA = {"source_file": pl.String(), "source_row": pl.Int64(), "kind": pl.String(), "text": pl.String()}
 
 
+def _spaced(word: str) -> str:
+    """``word`` with any white space between and after its characters."""
+    return "".join(ch + r"\s*" for ch in word)
+
+
+#: A cell that is blank, or whose text without white space starts with a footer word: the same
+#: as removing the white space and matching ``_TOTAL_WORDS`` (or nothing), without building that
+#: text for every row of the file (an anchored match fails at the first character of an id).
+_BLANK_OR_TOTAL = r"^\s*(?:(?:{})?(?:{})|$)".format("|".join(map(_spaced, _TOTAL_PREFIXES)), "|".join(map(_spaced, _TOTAL_NAMES)))
+
+
 def _id_blank_or_word(column: str) -> pl.Expr:
-    cell = pl.col(column).fill_null("").str.replace_all(r"\s", "")
-    return (cell == "") | cell.str.contains(_TOTAL_WORDS)
+    return pl.col(column).str.contains(_BLANK_OR_TOTAL).fill_null(True)
 
 
 def is_candidate() -> pl.Expr:

@@ -261,11 +261,14 @@ def parse_amount_text(text: pl.Series, *, excel: bool = False) -> ParsedColumn:
 
 def parse_flag_text(text: pl.Series) -> ParsedColumn:
     """是/否, 1/0, Y/N, yes/no, true/false in any case; blank means not referred."""
-    lower = text.str.to_lowercase()
     blank = _blank(text)
-    yes = lower.is_in(FLAG_TRUE)
-    bad = ~blank & ~yes & ~lower.is_in(FLAG_FALSE)
-    return ParsedColumn(value=yes.fill_null(False), blank=blank, bad=bad.fill_null(False))
+    yes, no = text.is_in(FLAG_TRUE), text.is_in(FLAG_FALSE)
+    other = ~blank & ~yes & ~no  # written in another case (YES, True): only those rows are lower-cased
+    if other.any():
+        rows = other.arg_true()
+        lower = text.gather(rows).str.to_lowercase()
+        yes, no = yes.scatter(rows, lower.is_in(FLAG_TRUE)), no.scatter(rows, lower.is_in(FLAG_FALSE))
+    return ParsedColumn(value=yes.fill_null(False), blank=blank, bad=(~blank & ~yes & ~no).fill_null(False))
 
 
 def parse_flag_typed(series: pl.Series) -> ParsedColumn:
