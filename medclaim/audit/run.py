@@ -31,7 +31,7 @@ from ..status import Exit
 from ..engine import KEYS
 from .burden import burden_lists, with_prior
 from .chunks import ChunkAudit
-from .compare import FIELDS, FUNDS, coverage_by_file, reported
+from .compare import FIELDS, FUNDS, coverage_by_file, present_fields, reported
 from ..rules.audit import DEFAULT_REVIEW, ReviewRules
 from .review import CODES
 
@@ -106,8 +106,14 @@ def settle_audited(claims: Handover, book: RuleBook, ledger_dir: Path | None, au
     return chunks, plan.rejects, prior, plan.counts["already_settled"]
 
 
+#: Called with the flags, the burden lists and the rejects while the last causes are replayed
+#: (``audit_files`` writes their files meanwhile).
+Meanwhile = Callable[[pl.DataFrame, pl.DataFrame, pl.DataFrame], None]
+
+
 def audit_claims(claims: pl.DataFrame | Handover, book: RuleBook, *, ledger_dir: Path | None = None, tolerance_fen: int = 0,
-                 read_rejects: pl.DataFrame | None = None, rows_read: int | None = None, roster: Roster | None = None) -> AuditResult:
+                 read_rejects: pl.DataFrame | None = None, rows_read: int | None = None, roster: Roster | None = None,
+                 meanwhile: Meanwhile | None = None) -> AuditResult:
     """Audit canonical claims (the library entry point: no files written).
 
     Each settled chunk is compared, its differences attributed to their causes and its year
@@ -118,8 +124,7 @@ def audit_claims(claims: pl.DataFrame | Handover, book: RuleBook, *, ledger_dir:
     claims = take(claims)
     read_rejects = read_rejects if read_rejects is not None else empty_rejects()
     rows_read = rows_read if rows_read is not None else claims.height + read_rejects.height
-    presence = coverage_by_file(claims)
-    fields = [f for f in FIELDS if f in presence.columns and presence[f].sum()]
+    fields = present_fields(claims)
     if claims.height and not fields:
         headers = "; ".join(f"{f} ({zh})" for f, zh in FIELDS.items())
         raise NoReportedAmounts(
@@ -129,17 +134,22 @@ def audit_claims(claims: pl.DataFrame | Handover, book: RuleBook, *, ledger_dir:
         )
     keep = CLAIM_CONTEXT + ["hospital_code", "hospital_name"]
     review, review_source = review_parameters(book)
-    handed = Handover(claims)
-    del claims  # the settlement takes them over
-    chunks, rejects, prior, already = settle_audited(
-        handed, book, ledger_dir, lambda openings: ChunkAudit(book, openings, tolerance_fen, keep, review), roster)
-    rejects = pl.concat([read_rejects, rejects])
-    # the last replays (causes) and the review rules read nothing of each other: side by side, in
-    # two threads (polars releases the GIL)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medclaim-causes") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medclaim-audit") as pool:
+        # which reported columns each file carries: counted beside the settlement
+        coverage = pool.submit(coverage_by_file, claims)
+        handed = Handover(claims)
+        del claims  # the settlement takes them over
+        chunks, rejects, prior, already = settle_audited(
+            handed, book, ledger_dir, lambda openings: ChunkAudit(book, openings, tolerance_fen, keep, review), roster)
+        rejects = pl.concat([read_rejects, rejects])
+        presence = coverage.result()
+        # the last replays (causes) and the review rules read nothing of each other: side by
+        # side, in two threads (polars releases the GIL)
         causes = pool.submit(chunks.differences)
         flags = chunks.review.flags()
         burden = burden_lists(with_prior(chunks.year_totals(), prior), list(book.periods))
+        if meanwhile is not None:
+            meanwhile(flags, burden, rejects)
         diffs = causes.result()
     summary = build_summary(chunks.claims, diffs, flags, burden, rejects, chunks.comparison, presence, fields, book,
                             rows_read=rows_read, already=already, review=review, review_source=review_source,
@@ -156,13 +166,19 @@ def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Pa
     write the files into ``out_dir``."""
     book = load_rulebook(rules)
     read = read_claims(inputs, encoding=encoding)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    early: dict[str, Path] = {}
+
+    def meanwhile(flags: pl.DataFrame, burden: pl.DataFrame, rejects: pl.DataFrame) -> None:
+        early.update(write_lists({"flags": (flags, FLAG_COLUMNS), "high_burden": (burden, BURDEN_COLUMNS)}, out_dir, people))
+        early["rejects"] = write_rejects(rejects, out_dir, people)
+
     result = audit_claims(read, book, ledger_dir=ledger_dir, tolerance_fen=tolerance_fen,
-                          read_rejects=read.rejects, rows_read=read.rows_read, roster=roster)
+                          read_rejects=read.rejects, rows_read=read.rows_read, roster=roster, meanwhile=meanwhile)
     result.summary["inputs"] = [str(p) for p in inputs]
     if roster is not None:
         result.summary["roster"] = list(roster.files)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.written = write_outputs(result, out_dir, formats or [], people)
+    result.written = write_outputs(result, out_dir, formats or [], people, written=early)
     from ..pipeline import unverified_warning
 
     result.warnings += unverified_warning(book, people.lang)
@@ -195,19 +211,28 @@ def differences_for_people(diffs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_outputs(result: AuditResult, out_dir: Path, formats: list[str], opts: PeopleFiles = DEFAULT) -> list[Path]:
-    """The three lists as CSV for people (headers, yuan, encoding as ``settle``'s files), rejects,
-    the summary; with ``xlsx`` one workbook holding the three lists."""
+def write_lists(tables: dict[str, tuple[pl.DataFrame, dict[str, Unit]]], out_dir: Path, opts: PeopleFiles) -> dict[str, Path]:
+    """Lists as CSV files for people (headers, yuan, encoding as ``settle``'s files)."""
+    return {
+        name: write_atomic(out_dir / f"{name}.csv", lambda p, t=t, cols=cols: write_people_csv(t, p, cols, opts))
+        for name, (t, cols) in tables.items()
+    }
+
+
+def write_outputs(result: AuditResult, out_dir: Path, formats: list[str], opts: PeopleFiles = DEFAULT,
+                  written: dict[str, Path] | None = None) -> list[Path]:
+    """The three lists as CSV for people, rejects, the summary; with ``xlsx`` one workbook holding
+    the three lists.  ``written``: the files already written, by name (``flags``, ``rejects`` …)."""
     tables = {
         "differences": (differences_for_people(result.differences), DIFF_COLUMNS),
         "flags": (result.flags, FLAG_COLUMNS),
         "high_burden": (result.burden, BURDEN_COLUMNS),
     }
-    written = [
-        write_atomic(out_dir / f"{name}.csv", lambda p, t=t, cols=cols: write_people_csv(t, p, cols, opts))
-        for name, (t, cols) in tables.items()
-    ]
-    written.append(write_rejects(result.rejects, out_dir, opts))
+    done = dict(written or {})
+    done.update(write_lists({k: v for k, v in tables.items() if k not in done}, out_dir, opts))
+    if "rejects" not in done:
+        done["rejects"] = write_rejects(result.rejects, out_dir, opts)
+    written = [done[name] for name in (*tables, "rejects")]
     if "xlsx" in formats:
         def workbook(p: Path) -> None:
             sheets = [
