@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import polars as pl
 
@@ -36,7 +37,15 @@ class InvariantError(Exception):
 class Settlement:
     ledger: pl.DataFrame  # one row per settled claim, in settlement order, with intermediate columns
     rejects: pl.DataFrame  # rows the rule book could not place (no period, unknown code)
-    closing: pl.DataFrame  # psn_no, year, ytd_* — each person-year's running totals after the run
+    changed: pl.DataFrame  # psn_no, year, ytd_* — running totals after the run of each person-year it settled
+    openings: pl.DataFrame | None = None  # the running totals the run opened from
+
+    @cached_property
+    def closing(self) -> pl.DataFrame:
+        """psn_no, year, ytd_* — each person-year's running totals after the run: the openings,
+        those of the person-years the run settled replaced.  Computed when asked for: a ledger
+        run merges only what it ``changed`` into its accumulator (``store.next_accumulator``)."""
+        return merge_balances(self.openings, self.changed)
 
 
 # ------------------------------------------------------------------ period and codes
@@ -193,7 +202,7 @@ def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame 
     periods_present = claims["period"].drop_nulls().unique().to_list()
     single = len(periods_present) == 1 and no_rule.height == 0
     ledgers: list[pl.DataFrame] = []
-    closing = openings
+    changed = None  # running totals after the run of the person-years settled so far
     for i, rs in enumerate(book.periods):
         if i not in periods_present:
             continue
@@ -220,7 +229,9 @@ def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame 
             if unusable.height:
                 rejects.append(reject_unusable_reported(unusable, rs))
         period_closings = []
-        chunks = settle_period(good, rs, closing, chunk_rows or default_chunk_rows())
+        # a later period of the same year opens from what the earlier periods left
+        opened = merge_balances(openings, changed) if changed is not None else openings
+        chunks = settle_period(good, rs, opened, chunk_rows or default_chunk_rows())
         del good  # the generator holds the period's claims until it has ordered them
         for ledger in chunks:
             check_invariants(ledger)
@@ -230,13 +241,18 @@ def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame 
             else:
                 ledgers.append(ledger)
         if period_closings:
-            closing = merge_balances(closing, pl.concat(period_closings, how="diagonal_relaxed"))
+            changed = merge_balances(changed, pl.concat(period_closings, how="diagonal_relaxed"))
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else empty_ledger()
     return Settlement(
         ledger=ledger,
         rejects=pl.concat(rejects) if rejects else empty_rejects(),
-        closing=closing if closing is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32}),
+        changed=changed if changed is not None else no_balances(),
+        openings=openings,
     )
+
+
+def no_balances() -> pl.DataFrame:
+    return pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32})
 
 
 def settle_buckets(
@@ -284,17 +300,16 @@ def _settle_buckets(spilled, book, openings, own_openings, sink, chunk_rows, ros
         del claims
         rejects.append(part.rejects)
         if closing:
-            closings.append(part.closing)
+            closings.append(part.changed)  # (a bucket's persons are its own: no person-year in two)
         if sink is None:
             ledgers.append(part.ledger)
         if after_bucket is not None:
             then(sink, after_bucket)  # once the bucket's chunks are through the sink
-    new = pl.concat(closings, how="diagonal_relaxed") if closings else None
-    balances = merge_balances(openings, new) if new is not None else openings
     return Settlement(
         ledger=pl.concat(ledgers, how="diagonal_relaxed") if ledgers else empty_ledger(),
         rejects=pl.concat(rejects) if rejects else empty_rejects(),
-        closing=balances if balances is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32}),
+        changed=pl.concat(closings, how="diagonal_relaxed") if closings else no_balances(),
+        openings=openings,
     )
 
 

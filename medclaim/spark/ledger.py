@@ -42,7 +42,7 @@ from ..progress import Progress
 from ..roster import Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
-from ..settle import InvariantError, Settlement, empty_ledger, lean, ledger_schema, merge_balances
+from ..settle import InvariantError, Settlement, empty_ledger, lean, ledger_schema
 from ..store import (
     LAST_COLUMNS,
     Ledger,
@@ -51,7 +51,7 @@ from ..store import (
     RunPlan,
     last_claims,
     late_flag,
-    merge_accumulator,
+    next_accumulator,
     read_accumulator,
     split_already_settled,
     stamp,
@@ -98,8 +98,7 @@ def _plan_task(book: RuleBook, layout: Layout, staging: str):
         if settlement.rejects.height:
             write_new(out / f"rejects-{pid:05d}.parquet", settlement.rejects.write_parquet)
         if ledger.height:
-            touched = settlement.closing.join(ledger.select(KEYS).unique(), on=KEYS, how="semi")
-            closing = touched.join(last_claims(ledger), on=KEYS, how="left")
+            closing = settlement.changed.join(last_claims(ledger), on=KEYS, how="left")
             write_new(out / f"closing-{pid:05d}.parquet", closing.write_parquet)
             totals = SummaryAccumulator()
             totals.add(ledger)
@@ -254,14 +253,11 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
         new_acc = None
         run_closing = closing if closing is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32})
         if parts:
-            ytd = KEYS + sorted(ytd_columns(run_closing))
-            old_openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
-            all_closing = merge_balances(old_openings, run_closing.select(ytd))
             # the run's last claim per person-year, as last_claims gives it (each partition joined it to its closing)
             last = run_closing.select(*KEYS, *LAST_COLUMNS)
-            new_acc = merge_accumulator(acc, all_closing, last)
+            new_acc = next_accumulator(acc, run_closing.select(KEYS + ytd_columns(run_closing)), last)
         run_rejects = pl.concat([already, rejects.cast(empty_rejects().schema)]) if rejects is not None else already
-        settlement = Settlement(ledger=empty_ledger(), rejects=run_rejects, closing=run_closing)
+        settlement = Settlement(ledger=empty_ledger(), rejects=run_rejects, changed=run_closing)
         plan = RunPlan(run=run, kind="settle", parts=parts, rejects=run_rejects, accumulator=new_acc, settlement=settlement,
                        counts=counts | {"late_claims": late}, late_examples=examples[:LATE_EXAMPLES])
         return plan, totals, reported

@@ -75,9 +75,10 @@ from .read import (  # noqa: F401
 from .accumulator import (  # noqa: F401
     accumulator_from_entries,
     combine_last,
+    chunk_last_claims,
     last_claims,
     late_flag,
-    merge_accumulator,
+    next_accumulator,
     sorts_before,
     ytd_columns,
 )

@@ -35,6 +35,22 @@ def last_claims(entries: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def chunk_last_claims(chunk: pl.DataFrame) -> pl.DataFrame:
+    """``last_claims`` of a chunk in the engine's settlement order (``run_start`` marks each
+    person-year's first claim), without sorting: a person-year's last settled claim is its last
+    row — reversals sort first within a person-year, so a last row that is a reversal means the
+    chunk settled no claim of it."""
+    if "run_start" not in chunk.columns:
+        return last_claims(chunk)
+    last_row = pl.col("run_start").shift(-1, fill_value=True)
+    return (
+        chunk.lazy().filter(last_row & ~pl.col("is_reversal"))
+        .select(KEYS + list(LAST_COLUMNS.values()))
+        .rename({c: a for a, c in LAST_COLUMNS.items()})
+        .collect()
+    )
+
+
 def accumulator_from_entries(entries: pl.LazyFrame) -> pl.DataFrame:
     """Rebuild the accumulator from the ledger: each person-year's running totals after its last
     entry (by ``entry_no``) and its last settled claim."""
@@ -51,25 +67,40 @@ def sorts_before(a: list[str], b: list[str]) -> pl.Expr:
     return (e < le) | ((e == le) & ((bg < lb) | ((bg == lb) & (s < ls))))
 
 
-def merge_accumulator(old: pl.DataFrame | None, closing: pl.DataFrame, run_last: pl.DataFrame) -> pl.DataFrame:
-    """The accumulator after a run: ``closing`` (every person-year's running totals after the run)
-    with each person-year's last settled claim — the later of the old one and the run's
-    (``run_last``: ``last_claims`` of the run's entries, or of each chunk, combined)."""
-    closing = closing.select(KEYS + sorted(ytd_columns(closing)))
+def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame, run_last: pl.DataFrame) -> pl.DataFrame:
+    """The accumulator after a run.  A person-year the run settled nothing of keeps its row as it
+    was; one it did takes its running totals from ``changed`` (``Settlement.changed``) and, as its
+    last settled claim, the later of the old one and the run's (``run_last``: ``last_claims`` of
+    the run's entries, or of each chunk, combined).
+
+    Only the run's person-years are joined: a month touches a part of a large ledger's
+    person-years, and the others are carried over in one pass."""
     last = list(LAST_COLUMNS)
-    run_last = run_last.lazy().rename({a: f"{a}__run" for a in last})
-    acc = closing.lazy()
-    if old is not None and "last_enddate" in old.columns:
-        acc = acc.join(old.lazy().select(KEYS + last), on=KEYS, how="left", maintain_order="left")
-    else:
-        acc = acc.with_columns([pl.lit(None, dtype=dt_).alias(a) for a, dt_ in
-                                zip(last, (pl.Date, pl.Date, pl.String))])
-    acc = acc.join(run_last, on=KEYS, how="left", maintain_order="left")
+    ytd = sorted(set(ytd_columns(changed)) | set(ytd_columns(old) if old is not None else []))
+    has_last = old is not None and "last_enddate" in old.columns
     run_cols = [f"{a}__run" for a in last]
+    touched = changed.lazy().select(KEYS + ytd_columns(changed))
+    if has_last:
+        touched = touched.join(old.lazy().select(KEYS + last), on=KEYS, how="left", maintain_order="left")
+    else:
+        touched = touched.with_columns([pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))])
     take_run = pl.col(run_cols[0]).is_not_null() & (pl.col(last[0]).is_null() | sorts_before(last, run_cols))
-    return (
-        acc.with_columns([pl.when(take_run).then(pl.col(r)).otherwise(pl.col(a)).alias(a) for a, r in zip(last, run_cols)])
+    touched = (
+        touched.join(run_last.lazy().rename({a: r for a, r in zip(last, run_cols)}), on=KEYS, how="left", maintain_order="left")
+        .with_columns([pl.when(take_run).then(pl.col(r)).otherwise(pl.col(a)).alias(a) for a, r in zip(last, run_cols)])
         .drop(run_cols)
+    )
+    frames = [touched]
+    if old is not None and old.height:
+        kept = old.lazy().join(changed.lazy().select(KEYS), on=KEYS, how="anti", maintain_order="left")
+        if not has_last:
+            kept = kept.with_columns([pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))])
+        frames.insert(0, kept)
+    # a running total one side lacks (another period's cap) is 0 there, as in ``merge_balances``
+    return (
+        pl.concat(frames, how="diagonal_relaxed")
+        .with_columns([pl.col(c).fill_null(0) for c in ytd])
+        .select(KEYS + ytd + last)
         .collect()
     )
 
@@ -78,8 +109,10 @@ def combine_last(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """One row per person-year from several ``last_claims`` results (chunks, rule-set periods)."""
     if len(parts) == 1:
         return parts[0]
-    both = pl.concat(parts, how="vertical_relaxed").rename({a: c for a, c in LAST_COLUMNS.items()})
-    return last_claims(both.with_columns(is_reversal=pl.lit(False)))
+    both = pl.concat(parts, how="vertical_relaxed")
+    if not both.select(KEYS).is_duplicated().any():  # chunks of one period hold whole person-years
+        return both
+    return last_claims(both.rename({a: c for a, c in LAST_COLUMNS.items()}).with_columns(is_reversal=pl.lit(False)))
 
 
 def late_flag(ledger: pl.DataFrame, acc: pl.DataFrame | None) -> pl.DataFrame:

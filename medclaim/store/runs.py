@@ -20,7 +20,7 @@ from ..io.spill import SpilledClaims
 from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, settle_claims, take
 from ..status import Exit
 
-from .accumulator import combine_last, last_claims, late_flag, merge_accumulator, ytd_columns
+from .accumulator import chunk_last_claims, combine_last, last_claims, late_flag, next_accumulator, ytd_columns
 from .layout import ENTRY_COLUMNS, LAST_COLUMNS, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name
 from .read import part_paths, parts_holding, read_accumulator
 
@@ -207,7 +207,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     def sink(chunk: pl.DataFrame) -> None:
         chunk = stamp(late_flag(chunk, last_of.covering(chunk.get_column("psn_no")) if last_of else acc), run, head.entries + writer_rows())
         writer.write(lean(chunk))  # the engine's working figures go to on_chunk (audit), not to the ledger
-        lasts.append(last_claims(chunk))
+        lasts.append(chunk_last_claims(chunk))
         flagged = chunk.filter(pl.col("late"))
         late["n"] += flagged.height
         late["examples"] += flagged["setl_id"].head(5 - len(late["examples"])).to_list()
@@ -238,7 +238,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         writer.abort()
         raise
     try:
-        new_acc = merge_accumulator(acc, settlement.closing, combine_last(lasts)) if part is not None else None
+        new_acc = next_accumulator(acc, settlement.changed, combine_last(lasts)) if part is not None else None
     except BaseException:  # (Ctrl-C here too): the closed part is still a temporary file
         if part is not None:
             part.discard()
@@ -313,7 +313,7 @@ def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, re
     acc = read_accumulator(root, head)
     counts = {"reversals": 0, "already_reversed": refused.height, "already_settled": 0, "late_claims": 0, "resettled": 0}
     if originals is None or originals.height == 0:
-        nothing = Settlement(ledger=pl.DataFrame(), rejects=refused, closing=pl.DataFrame())
+        nothing = Settlement(ledger=pl.DataFrame(), rejects=refused, changed=pl.DataFrame(), openings=None)
         return RunPlan(run, "reverse", [], refused, None, nothing, counts)
     claims = reversal_claims(originals, reason)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
@@ -337,7 +337,7 @@ def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, re
             Exit.INVALID_RULES,
         )
     ledger = stamp(lean(settlement.ledger).with_columns(late=pl.lit(False)), run, head.entries)
-    new_acc = merge_accumulator(acc, settlement.closing, last_claims(ledger))
+    new_acc = next_accumulator(acc, settlement.changed, last_claims(ledger))
     return RunPlan(
         run=run,
         kind="reverse",
