@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -96,6 +97,7 @@ class RunPlan:
     settlement: Settlement  # rejects and closing balances (its ledger is empty for a streamed run)
     counts: dict[str, int] = field(default_factory=dict)
     late_examples: list[str] = field(default_factory=list)  # a few setl_ids of late claims
+    prepared_accumulator: Any = None  # the accumulator being written ahead of the commit (store.ledger.PreparedAccumulator)
 
     @property
     def rows(self) -> int:
@@ -108,8 +110,11 @@ class RunPlan:
         return pl.concat([pl.read_parquet(p.tmp) for p in self.parts], how="diagonal_relaxed")
 
     def discard(self) -> None:
+        """Remove what the run wrote and will not commit (nothing once committed)."""
         for p in self.parts:
             p.discard()
+        if self.prepared_accumulator is not None:
+            self.prepared_accumulator.discard()
 
 
 def stamp(ledger: pl.DataFrame, run: int, entries_before: int) -> pl.DataFrame:
