@@ -19,7 +19,7 @@ def person_hash(psn_no: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
 
 class ByPerson:
     """A frame with a ``psn_no`` column (opening balances, the accumulator), sorted by the person
-    hash once, so that the rows of any set of persons are found in one slice: the rows whose hash
+    hash once (unless it is in that order already, as the accumulator is kept), so that the rows of any set of persons are found in one slice: the rows whose hash
     lies between the smallest and the largest hash of those persons.
 
     The engine settles claims in person-hash order, chunk by chunk, so a chunk's persons are a
@@ -30,8 +30,12 @@ class ByPerson:
 
     def __init__(self, frame: pl.DataFrame):
         self.frame = frame
+        hashes = person_hash(frame.get_column("psn_no"))
+        if hashes.is_sorted():  # kept in person-hash order (the accumulator): a slice is a view
+            self._hashes, self._rows = hashes, None
+            return
         # only the hashes and row numbers are sorted; a slice's rows are gathered when asked for
-        order = frame.select(person_hash(pl.col("psn_no")).alias("h")).with_row_index("row").sort("h")
+        order = pl.DataFrame({"h": hashes}).with_row_index("row").sort("h")
         self._hashes, self._rows = order.get_column("h"), order.get_column("row")
 
     def covering(self, psn_no: pl.Series) -> pl.DataFrame:
@@ -41,4 +45,6 @@ class ByPerson:
         hashes = person_hash(psn_no)
         lo = self._hashes.search_sorted(hashes.min(), side="left")
         hi = self._hashes.search_sorted(hashes.max(), side="right")
+        if self._rows is None:
+            return self.frame.slice(lo, hi - lo)
         return self.frame.select(pl.all().gather(self._rows.slice(lo, hi - lo)))

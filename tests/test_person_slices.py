@@ -10,9 +10,11 @@ from medclaim.person import ByPerson, person_hash
 
 @settings(max_examples=50, deadline=None)
 @given(everyone=st.lists(st.text(alphabet="0123456789X", min_size=1, max_size=6), min_size=0, max_size=40, unique=True),
-       data=st.data())
-def test_covering_holds_every_row_of_the_asked_persons(everyone, data):
+       data=st.data(), in_hash_order=st.booleans())
+def test_covering_holds_every_row_of_the_asked_persons(everyone, data, in_hash_order):
     frame = pl.DataFrame({"psn_no": everyone, "ytd": list(range(len(everyone)))}, schema={"psn_no": pl.String, "ytd": pl.Int64})
+    if in_hash_order:  # as the accumulator is kept: slices instead of gathers
+        frame = frame.sort(person_hash(pl.col("psn_no")))
     asked = data.draw(st.lists(st.sampled_from(everyone), max_size=10)) if everyone else []
     got = ByPerson(frame).covering(pl.Series(asked, dtype=pl.String))
     # every row of an asked person is there, unchanged
@@ -34,3 +36,23 @@ def test_a_chunk_of_the_engine_order_gets_about_its_share():
     for k in range(5):
         stretch = ordered.slice(k * 1000, 1000)
         assert index.covering(stretch["psn_no"]).height == 1000
+
+
+def test_the_accumulator_is_kept_in_person_hash_order(tmp_path):
+    """Runs into a ledger keep the accumulator in person-hash order (so ByPerson slices it) —
+    whatever order the first accumulator had and whichever person-years a run touches."""
+    import datetime as dt
+
+    from helpers import book, claim, claims_frame
+    from medclaim import store
+    from medclaim.pipeline import append_claims
+
+    rb = book("full")
+    people = [f"P{i:03d}" for i in range(60)]
+    for month in (1, 2, 3):
+        rows = [claim(setl_id=f"M{month}-{p}", psn_no=p, begndate=dt.date(2021, month, 1), enddate=dt.date(2021, month, 2))
+                for i, p in enumerate(people) if (i + month) % 3]  # each month touches two thirds of the persons
+        append_claims(tmp_path, claims_frame(rows), rb)
+        acc = store.read_accumulator(tmp_path)
+        assert acc.height == len(people) if month > 1 else acc.height == 40
+        assert person_hash(acc["psn_no"]).is_sorted()

@@ -58,7 +58,7 @@ def accumulator_from_entries(entries: pl.LazyFrame) -> pl.DataFrame:
     frame = entries.select(KEYS + ytd + ["entry_no"]).collect().sort("entry_no")
     closing = frame.group_by(KEYS).agg([pl.col(c).last().fill_null(0) for c in ytd])
     del frame
-    return closing.join(last_claims(entries), on=KEYS, how="left").sort(KEYS)
+    return in_person_order([closing.lazy().join(last_claims(entries).lazy(), on=KEYS, how="left")], ytd)
 
 
 def sorts_before(a: list[str], b: list[str]) -> pl.Expr:
@@ -81,26 +81,32 @@ def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame, run_last: 
     run_cols = [f"{a}__run" for a in last]
     touched = changed.lazy().select(KEYS + ytd_columns(changed))
     if has_last:
-        touched = touched.join(old.lazy().select(KEYS + last), on=KEYS, how="left", maintain_order="left")
+        touched = touched.join(old.lazy().select(KEYS + last), on=KEYS, how="left")
     else:
         touched = touched.with_columns([pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))])
     take_run = pl.col(run_cols[0]).is_not_null() & (pl.col(last[0]).is_null() | sorts_before(last, run_cols))
     touched = (
-        touched.join(run_last.lazy().rename({a: r for a, r in zip(last, run_cols)}), on=KEYS, how="left", maintain_order="left")
+        touched.join(run_last.lazy().rename({a: r for a, r in zip(last, run_cols)}), on=KEYS, how="left")
         .with_columns([pl.when(take_run).then(pl.col(r)).otherwise(pl.col(a)).alias(a) for a, r in zip(last, run_cols)])
         .drop(run_cols)
     )
-    frames = [touched]
+    kept = None
     if old is not None and old.height:
-        kept = old.lazy().join(changed.lazy().select(KEYS), on=KEYS, how="anti", maintain_order="left")
+        kept = old.lazy().join(changed.lazy().select(KEYS), on=KEYS, how="anti")
         if not has_last:
             kept = kept.with_columns([pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))])
-        frames.insert(0, kept)
-    # a running total one side lacks (another period's cap) is 0 there, as in ``merge_balances``
+    return in_person_order([f for f in (kept, touched) if f is not None], ytd)
+
+
+def in_person_order(frames: list[pl.LazyFrame], ytd: list[str]) -> pl.DataFrame:
+    """Accumulator rows of ``frames`` as one frame in person-hash order (``person.ByPerson`` then
+    slices it for each chunk instead of gathering).  A running total one frame lacks (another
+    period's cap) is 0 there, as in ``merge_balances``."""
+    columns = KEYS + ytd + list(LAST_COLUMNS)
     return (
         pl.concat(frames, how="diagonal_relaxed")
-        .with_columns([pl.col(c).fill_null(0) for c in ytd])
-        .select(KEYS + ytd + last)
+        .select([pl.col(c).fill_null(0) if c in ytd else pl.col(c) for c in columns])
+        .sort(person_hash(pl.col("psn_no")), "year")
         .collect()
     )
 
