@@ -186,3 +186,21 @@ def in_order(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = 2) -
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True)
+
+
+def soon(fn: Callable[..., Any], *args: Any, name: str = "medclaim-soon") -> Future:
+    """``fn(*args)`` started now in a thread of its own; the caller takes its result, or its error,
+    from the returned Future when it needs it (writing the next accumulator while the run is
+    summarised).  ``MEDCLAIM_OVERLAP=0``: run here, now."""
+    if not enabled():
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args))
+        except Exception as exc:  # (an interruption is raised here and now)
+            done.set_exception(exc)
+        return done
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from ..output import atomic_path
+from ..overlap import soon
 from ..parquet import write_frame
 from ..rules import RuleBook
 from ..settle import Handover
@@ -25,29 +26,32 @@ from .runs import RunPlan, plan_reverse, plan_settle
 
 
 class PreparedAccumulator:
-    """A run's new accumulator, written, synced and hashed under a temporary name in a second thread
-    while the run is summarised and its part synced and hashed; ``Ledger.commit`` renames it into
-    place.  (Writing it was a tenth of a month's run against a large ledger.)"""
+    """A run's new accumulator, worked out (``acc``: the frame, or a function that returns it),
+    written, synced and hashed under a temporary name in a second thread while the run is
+    summarised and its part synced and hashed; ``Ledger.commit`` renames it into place.  (Merging
+    and writing it was a sixth of a month's run against a large ledger.)"""
 
-    def __init__(self, root: Path, generation: int, acc: pl.DataFrame):
+    def __init__(self, root: Path, generation: int, acc: pl.DataFrame | Callable[[], pl.DataFrame]):
         self.file = accumulator_name(generation)
         self.tmp = atomic_path(root / self.file)
-        self.rows = acc.height
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medclaim-accumulator")
-        self._job = pool.submit(self._write, acc)
-        pool.shutdown(wait=False)
+        self._job = soon(self._write, acc, name="medclaim-accumulator")
 
-    def _write(self, acc: pl.DataFrame) -> tuple[str, int]:
+    def _write(self, acc: pl.DataFrame | Callable[[], pl.DataFrame]) -> FileRef:
+        acc = acc() if callable(acc) else acc
         write_frame(acc, self.tmp)
         with open(self.tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        return sha256_file(self.tmp), self.tmp.stat().st_size
+        return FileRef(file=self.file, rows=acc.height, sha256=sha256_file(self.tmp), bytes=self.tmp.stat().st_size)
+
+    def ready(self) -> FileRef:
+        """Wait for the write; raise its error."""
+        return self._job.result()
 
     def place(self, root: Path) -> FileRef:
-        """Wait for the write (raising its error), rename the file into place."""
-        sha256, size = self._job.result()
+        """Rename the written file into place."""
+        ref = self.ready()
         os.replace(self.tmp, root / self.file)
-        return FileRef(file=self.file, rows=self.rows, sha256=sha256, bytes=size)
+        return ref
 
     def discard(self) -> None:
         """The run will not commit: wait for the write, remove the file (nothing once placed)."""
@@ -176,17 +180,14 @@ class Ledger:
         root, old = self.root, self.head
         if plan.run != old.run + 1:
             raise LedgerError(f"run {plan.run} does not follow the ledger's run {old.run}")
-        from ..ledger_check import entry_totals
-
         new = Head(run=plan.run, generation=old.generation, entries=old.entries, parts=list(old.parts), accumulator=old.accumulator,
                    run_files=list(old.run_files))
         self.prepare(plan)  # (the accumulator is written in a second thread while the parts are synced and hashed)
-        for part in plan.parts:  # written under temporary names while the run settled
-            with open(part.tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+        refs = [part.sealed() for part in plan.parts]  # synced, hashed, their totals summed
+        if plan.prepared_accumulator is not None:
+            plan.prepared_accumulator.ready()  # (an error in writing it stops the commit before anything is renamed)
+        for part, ref in zip(plan.parts, refs):  # written under temporary names while the run settled
             os.replace(part.tmp, root / part.file)
-            ref = FileRef.of(root, part.file, part.rows)
-            ref.totals = entry_totals(pl.scan_parquet(root / part.file))  # one streaming pass over the part
             new.parts.append(ref)
             new.entries += part.rows
         if plan.parts:

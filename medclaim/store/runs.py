@@ -3,7 +3,9 @@ the accumulator after the run."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import Future, wait as wait_for
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import polars as pl
 
 from ..engine import KEYS
 from ..output import atomic_path
+from ..overlap import soon
 from ..parquet import ParquetStream
 from ..person import ByPerson
 from ..recompute import reversal_fixed
@@ -22,7 +25,7 @@ from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, 
 from ..status import Exit
 
 from .accumulator import chunk_last_claims, combine_last, last_claims, late_flag, next_accumulator, ytd_columns
-from .layout import ENTRY_COLUMNS, LAST_COLUMNS, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name
+from .layout import ENTRY_COLUMNS, LAST_COLUMNS, FileRef, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name, sha256_file
 from .read import part_paths, parts_holding, read_accumulator
 
 
@@ -38,9 +41,33 @@ class PreparedPart:
     file: str  # final name, relative to the ledger directory (parts/run-NNNNNN.parquet)
     tmp: Path  # where it is now
     rows: int
+    _sealing: Future | None = None
+
+    def seal(self) -> "PreparedPart":
+        """Start syncing and hashing the file and summing its totals in a second thread (while the
+        run's accumulator is merged and its summary made); ``sealed`` takes the result."""
+        self._sealing = soon(self._seal, name="medclaim-part")
+        return self
+
+    def _seal(self) -> FileRef:
+        from ..ledger_check import entry_totals
+
+        with open(self.tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        totals = entry_totals(pl.scan_parquet(self.tmp))  # one streaming pass over the part
+        return FileRef(file=self.file, rows=self.rows, sha256=sha256_file(self.tmp), bytes=self.tmp.stat().st_size, totals=totals)
+
+    def sealed(self) -> FileRef:
+        """The file synced, its reference (hash, size, row count, totals) for HEAD — the same
+        once the commit renames it to ``file``."""
+        if self._sealing is None:
+            self.seal()
+        return self._sealing.result()
 
     def discard(self) -> None:
         """Remove the uncommitted file (nothing once the commit has renamed it)."""
+        if self._sealing is not None:
+            wait_for([self._sealing])
         self.tmp.unlink(missing_ok=True)
 
 
@@ -93,7 +120,7 @@ class RunPlan:
     kind: str  # settle | reverse
     parts: list[PreparedPart]  # the run's entries, settlement order, store columns stamped
     rejects: pl.DataFrame  # rows not settled (incl. already_settled / already_reversed)
-    accumulator: pl.DataFrame | None  # the accumulator after the run (None: unchanged)
+    accumulator: pl.DataFrame | Callable[[], pl.DataFrame] | None  # the accumulator after the run, or how to work it out (None: unchanged)
     settlement: Settlement  # rejects and closing balances (its ledger is empty for a streamed run)
     counts: dict[str, int] = field(default_factory=dict)
     late_examples: list[str] = field(default_factory=list)  # a few setl_ids of late claims
@@ -242,16 +269,12 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     except BaseException:
         writer.abort()
         raise
-    try:
-        new_acc = next_accumulator(acc, settlement.changed, combine_last(lasts)) if part is not None else None
-    except BaseException:  # (Ctrl-C here too): the closed part is still a temporary file
-        if part is not None:
-            part.discard()
-        raise
+    # worked out, written and hashed in a second thread while the part is hashed (``Ledger.prepare``)
+    new_acc = (lambda: next_accumulator(acc, settlement.changed, combine_last(lasts))) if part is not None else None
     return RunPlan(
         run=run,
         kind="settle",
-        parts=[part] if part is not None else [],
+        parts=[part.seal()] if part is not None else [],
         rejects=pl.concat([rejects, settlement.rejects]),
         accumulator=new_acc,
         settlement=settlement,
