@@ -52,7 +52,6 @@ from ..store import (
     last_claims,
     late_flag,
     next_accumulator,
-    read_accumulator,
     split_already_settled,
     stamp,
     utc_now,
@@ -189,10 +188,10 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
     summary figures and the comparison with the hospitals' reported amounts."""
     from pyspark import StorageLevel
 
+    acc = lg.accumulator()  # (waits for the ledger's check, which ran while the extracts were read)
     root, head = lg.root, lg.head
     run = head.run + 1
     fresh, already, counts = split_already_settled(root, head, claims)
-    acc = read_accumulator(root, head)
     staging = staging_dir(root, run)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -351,7 +350,8 @@ def settle_into_ledger_spark(
                          "a Spark run stages the claims for Spark itself")
     started = utc_now()
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
-    with Ledger.open(ledger_dir, wait, LOCK_COMMAND) as lg:
+    # the ledger's check runs while Spark starts and the extracts are read, under the lock
+    with Ledger.open(ledger_dir, wait, LOCK_COMMAND, check_meanwhile=True) as lg:
         spark = spark or session(driver_memory=driver_memory)
         unapplied = memory_not_applied(spark, driver_memory)
         for w in unapplied if warn else []:

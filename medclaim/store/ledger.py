@@ -18,7 +18,7 @@ from ..settle import Handover
 
 from .layout import (FileRef, Head, LedgerError, PARTS, RUNS, accumulator_name, crash_point, fsync_dir, ledger_lock, read_head, run_dir_name,
                      sha256_file, utc_now, write_head, write_json, write_new)
-from .read import check_ledger_dir
+from .read import check_ledger_dir, read_accumulator
 from .runs import RunPlan, plan_reverse, plan_settle
 
 
@@ -130,9 +130,14 @@ class Ledger:
     # -- planning
     def plan_settle(self, claims: pl.DataFrame | Handover, book: RuleBook,
                     on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None) -> RunPlan:
+        return self.prepare(plan_settle(self.root, self.head, claims, book, on_chunk, roster, self.accumulator()))
+
+    def accumulator(self) -> pl.DataFrame | None:
+        """The accumulator, after the check: the one the check read (once: a plan changes it), else
+        read now (None: the ledger has none yet)."""
         self.checked()
-        acc, self._checked_accumulator = self._checked_accumulator, None  # (used once: a plan changes it)
-        return self.prepare(plan_settle(self.root, self.head, claims, book, on_chunk, roster, acc))
+        acc, self._checked_accumulator = self._checked_accumulator, None
+        return acc if acc is not None else read_accumulator(self.root, self.head)
 
     def prepare(self, plan: RunPlan) -> RunPlan:
         """Start writing the plan's accumulator (``PreparedAccumulator``) while the caller goes on."""
