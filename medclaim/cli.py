@@ -276,11 +276,13 @@ def settle(
     log.info("medclaim settle %s --rules %s %s", " ".join(map(str, inputs)), rules, f"--out {out}" if out else f"--ledger {ledger}")
     from .roster import read_roster
 
-    enrolled = read_roster(roster, encoding) if roster else None
+    def enrolled():  # a --ledger run reads it under the ledger's lock: a locked ledger is refused first
+        return read_roster(roster, encoding) if roster else None
+
     progress = for_terminal(quiet, lang)
     try:
         if out is not None:
-            result = settle_files(inputs, rules, out, formats, None, people, progress, reading, roster=enrolled)
+            result = settle_files(inputs, rules, out, formats, None, people, progress, reading, roster=enrolled())
             where = out
         else:
             try:

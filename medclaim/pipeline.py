@@ -16,6 +16,7 @@ import getpass
 import platform
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -465,13 +466,15 @@ def settle_into_ledger(
     people: PeopleFiles = DEFAULT_PEOPLE,
     progress: Progress = NO_PROGRESS,
     read_options: ReadOptions | None = None,
-    roster: Roster | None = None,
+    roster: Roster | Callable[[], Roster | None] | None = None,
 ) -> RunResult:
-    """Settle extracts as the next run of the persistent ledger in ``ledger_dir``."""
+    """Settle extracts as the next run of the persistent ledger in ``ledger_dir`` (``roster``: the
+    enrollment roster, or how to read it once the ledger is locked)."""
     started = utc_now()
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
     # the ledger's check (a hash of every part) runs while the input is read, under the lock
     with Ledger.open(ledger_dir, wait, "medclaim settle", check_meanwhile=True) as lg:
+        roster = roster() if callable(roster) else roster
         progress.stage("reading")
         read = read_claims(inputs, encoding=encoding, options=spilling(read_options))
         try:

@@ -166,6 +166,20 @@ def test_a_second_run_on_a_locked_ledger_exits_6_at_once(months):
     assert same(snapshot(work), months["snap_before"])
 
 
+def test_a_locked_ledger_is_refused_before_the_roster_is_read(months, tmp_path):
+    """A roster (which may hold millions of persons) is read under the lock: a locked ledger
+    exits 6 without reading it — here a roster that would fail to read."""
+    work = fresh_copy(months, "locked-roster")
+    broken = tmp_path / "roster.csv"
+    broken.write_text("no roster columns here\n1,2,3\n", encoding="utf-8")
+    with store.ledger_lock(work, command="test holder"):
+        p = subprocess.run(settle_argv(months["jul"], work, "--roster", str(broken)), capture_output=True, text=True)
+    assert p.returncode == Exit.LOCKED, p.stderr
+    p = subprocess.run(settle_argv(months["jul"], work, "--roster", str(broken)), capture_output=True, text=True)
+    assert p.returncode not in (Exit.OK, Exit.LOCKED) and "roster" in p.stderr.lower(), p.stderr  # unlocked: read, refused
+    assert same(snapshot(work), months["snap_before"])
+
+
 def test_wait_gives_up_with_6_or_proceeds_when_the_lock_is_released(months):
     work = fresh_copy(months, "waiting")
     with store.ledger_lock(work):

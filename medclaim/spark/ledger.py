@@ -326,7 +326,7 @@ def settle_into_ledger_spark(
     spark: "SparkSession | None" = None,
     people: PeopleFiles = DEFAULT_PEOPLE,
     read_options: ReadOptions | None = None,
-    roster: Roster | None = None,
+    roster: Roster | Callable[[], Roster | None] | None = None,
     driver_memory: str | None = None,
     warn: Callable[[str], None] | None = None,
     progress: Progress = NO_PROGRESS,
@@ -352,6 +352,7 @@ def settle_into_ledger_spark(
     book = load_rulebook(rules)  # bad rules fail before the lock is taken
     # the ledger's check runs while Spark starts and the extracts are read, under the lock
     with Ledger.open(ledger_dir, wait, LOCK_COMMAND, check_meanwhile=True) as lg:
+        roster = roster() if callable(roster) else roster  # (read under the lock, as a local run reads it)
         spark = spark or session(driver_memory=driver_memory)
         unapplied = memory_not_applied(spark, driver_memory)
         for w in unapplied if warn else []:
