@@ -19,8 +19,9 @@ def person_hash(psn_no: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
 
 class ByPerson:
     """A frame with a ``psn_no`` column (opening balances, the accumulator), sorted by the person
-    hash once (unless it is in that order already, as the accumulator is kept), so that the rows of any set of persons are found in one slice: the rows whose hash
-    lies between the smallest and the largest hash of those persons.
+    hash once (unless it is in that order already, as the accumulator is kept), so that the rows
+    of any set of persons are found in one slice: the rows whose hash lies between the smallest
+    and the largest hash of those persons.
 
     The engine settles claims in person-hash order, chunk by chunk, so a chunk's persons are a
     hash range and the slice holds about the chunk's share of the frame: each chunk joins with a

@@ -78,12 +78,13 @@ def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame, run_last: 
     last = list(LAST_COLUMNS)
     ytd = sorted(set(ytd_columns(changed)) | set(ytd_columns(old) if old is not None else []))
     has_last = old is not None and "last_enddate" in old.columns
+    no_last = [pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))]  # (an old accumulator without them)
     run_cols = [f"{a}__run" for a in last]
     touched = changed.lazy().select(KEYS + ytd_columns(changed))
     if has_last:
         touched = touched.join(old.lazy().select(KEYS + last), on=KEYS, how="left")
     else:
-        touched = touched.with_columns([pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))])
+        touched = touched.with_columns(no_last)
     take_run = pl.col(run_cols[0]).is_not_null() & (pl.col(last[0]).is_null() | sorts_before(last, run_cols))
     touched = (
         touched.join(run_last.lazy().rename({a: r for a, r in zip(last, run_cols)}), on=KEYS, how="left")
@@ -94,7 +95,7 @@ def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame, run_last: 
     if old is not None and old.height:
         kept = old.lazy().join(changed.lazy().select(KEYS), on=KEYS, how="anti")
         if not has_last:
-            kept = kept.with_columns([pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))])
+            kept = kept.with_columns(no_last)
     return in_person_order([f for f in (kept, touched) if f is not None], ytd)
 
 

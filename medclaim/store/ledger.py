@@ -3,60 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from concurrent.futures import ThreadPoolExecutor, wait as wait_for
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 
-from ..output import atomic_path
-from ..overlap import soon
 from ..parquet import write_frame
 from ..rules import RuleBook
 from ..settle import Handover
 
 from .layout import (FileRef, Head, LedgerError, PARTS, RUNS, accumulator_name, crash_point, fsync_dir, ledger_lock, read_head, run_dir_name,
-                     sha256_file, utc_now, write_head, write_json, write_new)
+                     utc_now, write_head, write_json, write_new)
 from .read import check_ledger_dir, read_accumulator
-from .runs import RunPlan, plan_reverse, plan_settle
-
-
-# ------------------------------------------------------------------ the accumulator, written ahead
-
-
-class PreparedAccumulator:
-    """A run's new accumulator, worked out (``acc``: the frame, or a function that returns it),
-    written, synced and hashed under a temporary name in a second thread while the run is
-    summarised and its part synced and hashed; ``Ledger.commit`` renames it into place.  (Merging
-    and writing it was a sixth of a month's run against a large ledger.)"""
-
-    def __init__(self, root: Path, generation: int, acc: pl.DataFrame | Callable[[], pl.DataFrame]):
-        self.file = accumulator_name(generation)
-        self.tmp = atomic_path(root / self.file)
-        self._job = soon(self._write, acc, name="medclaim-accumulator")
-
-    def _write(self, acc: pl.DataFrame | Callable[[], pl.DataFrame]) -> FileRef:
-        acc = acc() if callable(acc) else acc
-        write_frame(acc, self.tmp)
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        return FileRef(file=self.file, rows=acc.height, sha256=sha256_file(self.tmp), bytes=self.tmp.stat().st_size)
-
-    def ready(self) -> FileRef:
-        """Wait for the write; raise its error."""
-        return self._job.result()
-
-    def place(self, root: Path) -> FileRef:
-        """Rename the written file into place."""
-        ref = self.ready()
-        os.replace(self.tmp, root / self.file)
-        return ref
-
-    def discard(self) -> None:
-        """The run will not commit: wait for the write, remove the file (nothing once placed)."""
-        wait_for([self._job])
-        self.tmp.unlink(missing_ok=True)
+from .runs import PreparedAccumulator, RunPlan, plan_reverse, plan_settle
 
 
 # ------------------------------------------------------------------ the ledger under its lock
@@ -188,12 +148,13 @@ class Ledger:
         new = Head(run=plan.run, generation=old.generation, entries=old.entries, parts=list(old.parts), accumulator=old.accumulator,
                    run_files=list(old.run_files))
         self.prepare(plan)  # (the accumulator is written in a second thread while the parts are synced and hashed)
-        refs = [part.sealed() for part in plan.parts]  # synced, hashed, their totals summed
-        if plan.prepared_accumulator is not None:
-            plan.prepared_accumulator.ready()  # (an error in writing it stops the commit before anything is renamed)
-        for part, ref in zip(plan.parts, refs):  # written under temporary names while the run settled
-            os.replace(part.tmp, root / part.file)
-            new.parts.append(ref)
+        # written under temporary names while the run settled, synced and hashed since: an error in
+        # any of them stops the commit before anything is renamed
+        for prepared in [*plan.parts, plan.prepared_accumulator]:
+            if prepared is not None:
+                prepared.sealed()
+        for part in plan.parts:
+            new.parts.append(part.place(root))
             new.entries += part.rows
         if plan.parts:
             fsync_dir(root / PARTS)

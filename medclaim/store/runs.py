@@ -8,14 +8,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, wait as wait_for
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from ..engine import KEYS
 from ..output import atomic_path
 from ..overlap import soon
-from ..parquet import ParquetStream
+from ..parquet import ParquetStream, write_frame
 from ..person import ByPerson
 from ..recompute import reversal_fixed
 from ..rules import RuleBook
@@ -25,7 +24,7 @@ from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, 
 from ..status import Exit
 
 from .accumulator import chunk_last_claims, combine_last, last_claims, late_flag, next_accumulator, ytd_columns
-from .layout import ENTRY_COLUMNS, LAST_COLUMNS, FileRef, Head, PARTS, REVERSED_AMOUNTS, ReversalError, part_name, sha256_file
+from .layout import ENTRY_COLUMNS, LAST_COLUMNS, FileRef, Head, PARTS, REVERSED_AMOUNTS, ReversalError, accumulator_name, part_name, sha256_file
 from .read import part_paths, parts_holding, read_accumulator
 
 
@@ -52,23 +51,50 @@ class PreparedPart:
     def _seal(self) -> FileRef:
         from ..ledger_check import entry_totals
 
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        totals = entry_totals(pl.scan_parquet(self.tmp))  # one streaming pass over the part
-        return FileRef(file=self.file, rows=self.rows, sha256=sha256_file(self.tmp), bytes=self.tmp.stat().st_size, totals=totals)
+        return synced_ref(self.file, self.tmp, self.rows, totals=entry_totals(pl.scan_parquet(self.tmp)))  # one streaming pass
 
     def sealed(self) -> FileRef:
         """The file synced, its reference (hash, size, row count, totals) for HEAD — the same
-        once the commit renames it to ``file``."""
+        once the commit renames it to ``file``; raises what went wrong in the second thread."""
         if self._sealing is None:
             self.seal()
         return self._sealing.result()
+
+    def place(self, root: Path) -> FileRef:
+        """Rename the sealed file to ``file`` in the ledger ``root``."""
+        ref = self.sealed()
+        os.replace(self.tmp, root / self.file)
+        return ref
 
     def discard(self) -> None:
         """Remove the uncommitted file (nothing once the commit has renamed it)."""
         if self._sealing is not None:
             wait_for([self._sealing])
         self.tmp.unlink(missing_ok=True)
+
+
+class PreparedAccumulator(PreparedPart):
+    """A run's new accumulator (``acc``: the frame, or a function that returns it), worked out,
+    written and sealed under a temporary name in a second thread while the run is summarised and
+    its part sealed; ``Ledger.commit`` renames it into place.  (Merging and writing it was a sixth
+    of a month's run against a large ledger.)"""
+
+    def __init__(self, root: Path, generation: int, acc: pl.DataFrame | Callable[[], pl.DataFrame]):
+        file = accumulator_name(generation)
+        super().__init__(file, atomic_path(root / file), rows=0)
+        self._sealing = soon(self._write, acc, name="medclaim-accumulator")
+
+    def _write(self, acc: pl.DataFrame | Callable[[], pl.DataFrame]) -> FileRef:
+        acc = acc() if callable(acc) else acc
+        write_frame(acc, self.tmp)
+        return synced_ref(self.file, self.tmp, acc.height)
+
+
+def synced_ref(file: str, tmp: Path, rows: int, totals: dict[str, int] | None = None) -> FileRef:
+    """``tmp`` synced to disk, and its reference for HEAD under its final name ``file``."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    return FileRef(file=file, rows=rows, sha256=sha256_file(tmp), bytes=tmp.stat().st_size, totals=totals)
 
 
 class PartWriter:
@@ -124,7 +150,7 @@ class RunPlan:
     settlement: Settlement  # rejects and closing balances (its ledger is empty for a streamed run)
     counts: dict[str, int] = field(default_factory=dict)
     late_examples: list[str] = field(default_factory=list)  # a few setl_ids of late claims
-    prepared_accumulator: Any = None  # the accumulator being written ahead of the commit (store.ledger.PreparedAccumulator)
+    prepared_accumulator: PreparedAccumulator | None = None  # the accumulator being written ahead of the commit
 
     @property
     def rows(self) -> int:
