@@ -1,9 +1,13 @@
 """`medclaim audit` as a library call: read, settle as `settle` would, compare, review, write.
 
-Nothing is written to a ledger: with ``ledger_dir`` the claims are planned exactly as the next
+Nothing is written to a ledger: with ``ledger_dir`` the claims are settled exactly as the next
 ``medclaim settle --ledger`` run would settle them (each person-year continuing from the ledger's
-running totals, settlement ids already in it refused as ``already_settled``) and the plan is
-dropped.
+running totals, settlement ids already in it refused as ``already_settled``) by the same
+planning code, told to write no part — not even a temporary file: the ledger directory may be
+read-only to the reviewer, and a settle run working on it meanwhile finds nothing of the audit's.
+Like ``explain`` and ``report``, the audit takes no lock: it reads ``HEAD.json`` once and only the
+files that HEAD names (committed files are never rewritten), so it sees one committed state even
+while a settle run commits the next.
 """
 
 from __future__ import annotations
@@ -74,17 +78,17 @@ def settle_audited(claims: Handover, book: RuleBook, ledger_dir: Path | None, au
         chunks = audit(None)
         s = settle_claims(claims, book, roster=roster, sink=chunks)
         return chunks, s.rejects, None, 0
-    from ..store import NotALedger, check_ledger_dir, plan_settle, read_accumulator, read_head, scan_parts
+    from ..store import NotALedger, check_ledger_dir, check_parts, plan_settle, read_accumulator, read_head, scan_parts
 
     root = Path(ledger_dir)
     check_ledger_dir(root)
-    head = read_head(root)
+    head = read_head(root)  # one committed state: everything below reads only what it names
     if head is None or head.run == 0:
         raise NotALedger(f"{root}: no ledger here (nothing has been settled into it) — audit without --ledger, or give the ledger directory")
+    check_parts(root, head)  # a part missing or truncated is named (status 9), as explain and report name it
     acc = read_accumulator(root, head)
     chunks = audit(acc)
-    plan = plan_settle(root, head, claims, book, on_chunk=chunks, roster=roster, acc=acc)  # planned, never committed
-    plan.discard()
+    plan = plan_settle(root, head, claims, book, on_chunk=chunks, roster=roster, acc=acc, write_part=False)
     prior = None
     people = chunks.year_totals().select(KEYS)
     if head.parts and people.height:

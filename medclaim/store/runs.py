@@ -123,9 +123,31 @@ class PartWriter:
         self.stream.close()
         return PreparedPart(self.file, self.tmp, self.stream.rows)
 
+    @property
+    def rows(self) -> int:
+        """Entries written so far."""
+        return self.stream.rows if self.stream is not None else 0
+
     def abort(self) -> None:
         if self.stream is not None:
             self.stream.abort()
+
+
+class EntryCounter:
+    """Stands in for a ``PartWriter`` in a run planned only to be looked at (``medclaim audit``):
+    the entries are counted (so they are numbered as the run would number them), never written —
+    nothing is written into the ledger directory, which the reviewer may not be allowed to write."""
+
+    rows = 0
+
+    def write(self, chunk: pl.DataFrame) -> None:
+        self.rows += chunk.height
+
+    def close(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        pass
 
 
 def prepared_part(root: Path, run: int, entries: pl.DataFrame) -> PreparedPart | None:
@@ -243,7 +265,8 @@ def split_already_settled(root: Path, head: Head, claims: pl.DataFrame) -> tuple
 
 
 def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: RuleBook,
-                on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None, acc: pl.DataFrame | None = None) -> RunPlan:
+                on_chunk: Callable[[pl.DataFrame], None] | None = None, roster=None, acc: pl.DataFrame | None = None,
+                write_part: bool = True) -> RunPlan:
     """Settle new claims after everything the ledger holds, writing the run's part chunk by chunk.
 
     Claims whose setl_id is already settled (and not reversed) are rejected as ``already_settled``;
@@ -251,12 +274,16 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     person-year's last settled claim is flagged ``late`` (it is still settled after it).  Each
     settled chunk (whole person-years) is flagged, numbered, written and handed to ``on_chunk``
     (e.g. the run summary; with the engine's working figures, which the part does not keep), then dropped: memory holds the claims, the accumulator and one chunk.
+
+    ``write_part=False``: the run is only looked at (``medclaim audit``): every chunk is settled,
+    flagged, numbered and handed to ``on_chunk`` exactly as above, but nothing is written into the
+    ledger directory; the plan has no part and no accumulator, and cannot be committed.
     """
     run = head.run + 1
     claims = take(claims)
     acc = acc if acc is not None else read_accumulator(root, head)  # (the pre-append check has read it)
     openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
-    writer = PartWriter(root, run, ledger_schema(book))
+    writer = PartWriter(root, run, ledger_schema(book)) if write_part else EntryCounter()
     # each chunk's late flags look at its own persons' last claims, not the whole accumulator's
     last_of = ByPerson(acc.select(KEYS + list(LAST_COLUMNS))) if acc is not None and "last_enddate" in acc.columns else None
     lasts: list[pl.DataFrame] = []
@@ -273,7 +300,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
             on_chunk(chunk)
 
     def writer_rows() -> int:
-        return writer.stream.rows if writer.stream is not None else 0
+        return writer.rows
 
     try:
         if isinstance(claims, SpilledClaims):  # bucket by bucket, each set aside against the ledger on its own
