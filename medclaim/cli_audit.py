@@ -68,7 +68,9 @@ def audit(
       medclaim audit sample_data/dongzhi-2021-03-hospital-d.csv --rules anhui/dongzhi-2021 --out out/audit
 
     Exit status 0 when nothing differs and nothing is flagged, 11 when differences or flags were
-    found, 1 when clean but some rows were rejected; 3 bad rules, 4 unreadable input.
+    found, 1 when clean but some rows were rejected; 3 bad rules, 4 unreadable input, 10 when
+    nothing could be audited because no period of the rule set covers the claims' dates (one
+    line names the years and the shipped rule sets that cover them, as settle's does).
     """
     from .audit.run import audit_files, render_plain
     from .output import PeopleFiles
@@ -103,6 +105,8 @@ def audit(
 
     text = render_plain(result.summary, lang) + _top_differences(result, lang)
     o.result(Text(text), text)
+    for m in result.errors:
+        o.error(m)
     s = result.summary
     log.info("exit %d: audited %s claims, %s differing, %s flags, %s on the warning list", int(result.status),
              s["claims_audited"], s["claims_differing"], s["flags"], s["high_burden"])

@@ -163,14 +163,25 @@ def reported_note(summary: dict[str, Any], reported: Comparison, lang: str) -> s
 def no_rule_status(summary: dict[str, Any], rejects: pl.DataFrame, book: RuleBook, lang: str) -> tuple[Exit | None, list[str]]:
     """When nothing settled because the rule set covers none of the claims' dates: status 10 and
     one line naming the years found and the shipped rule sets that would cover them."""
-    from .schema import RejectReason
-
-    code = RejectReason.NO_RULE_IN_FORCE.value
-    if summary["claims_settled"] or summary.get("already_settled") or not summary["rejects_by_reason"].get(code):
+    if not covers_none(summary["claims_settled"], summary.get("already_settled") or 0, rejects):
         return None, []
+    return Exit.NO_RULE_PERIOD, [no_rule_line(rejects, book, lang)]
+
+
+def covers_none(claims: int, already: int, rejects: pl.DataFrame) -> bool:
+    """Nothing was settled (or audited: ``claims``) because no period of the rule set covers the
+    claims' dates: no claim went through, none was in the ledger already, and rows were rejected
+    as ``no_rule_in_force`` — status 10 for ``settle`` and ``audit`` alike."""
+    return not claims and not already and bool((rejects["reason_code"] == RejectReason.NO_RULE_IN_FORCE.value).any())
+
+
+def no_rule_line(rejects: pl.DataFrame, book: RuleBook, lang: str, words: str = "summary") -> str:
+    """The one line of status 10: the years the claims end in, the periods of the rule set given,
+    the shipped rule sets that would cover them (labels ``<words>.no_rule_period``)."""
     from .labels import load_labels
     from .rules import list_rulesets, load_ruleset_file
 
+    code = RejectReason.NO_RULE_IN_FORCE.value
     dates = rejects.filter(pl.col("reason_code") == code)["raw"].str.slice(0, 10).str.to_date(strict=False).drop_nulls().unique()
     years = sorted(set(dates.dt.year().to_list()))
     covering = []
@@ -184,9 +195,8 @@ def no_rule_status(summary: dict[str, Any], rejects: pl.DataFrame, book: RuleBoo
     L = load_labels(lang)
     periods = ", ".join(f"{rs.ruleset.effective_from}..{rs.ruleset.effective_to}" for rs in book.periods)
     kw = {"years": ", ".join(map(str, years)) or "?", "rules": book.name, "periods": periods}
-    line = (L("summary.no_rule_period", covering="; ".join(covering), **kw) if covering
-            else L("summary.no_rule_period_none", **kw))
-    return Exit.NO_RULE_PERIOD, [line]
+    return (L(f"{words}.no_rule_period", covering="; ".join(covering), **kw) if covering
+            else L(f"{words}.no_rule_period_none", **kw))
 
 
 # ------------------------------------------------------------------ manifests

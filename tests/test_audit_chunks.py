@@ -136,12 +136,13 @@ def test_a_second_half_year_claim_is_replayed_from_the_first_halfs_totals(tmp_pa
 
 def test_an_audit_where_every_claim_is_rejected_says_so(tmp_path):
     # the sample hospital file moved to 2024, which no period of the rule set covers: its 12
-    # claims are rejected, nothing is settled or compared, and the run says so (status 1)
+    # claims are rejected, nothing is settled or compared, and the run says so (status 10, as settle's)
     sample = Path(__file__).resolve().parent.parent / "sample_data" / "dongzhi-2021-03-hospital-d.csv"
     moved = tmp_path / "hospital-d-2024.csv"
     moved.write_text(sample.read_text(encoding="utf-8-sig").replace("2021-03-", "2024-03-"), encoding="utf-8")
     result = audit_files([moved], RULE_SET, tmp_path / "out")
-    assert result.status == Exit.REJECTS
+    assert result.status == Exit.NO_RULE_PERIOD
+    assert len(result.errors) == 1 and "2024" in result.errors[0] and "--rules shanxi/wenshui-2024" in result.errors[0]
     s = result.summary
     assert (s["rows_read"], s["claims_audited"], s["rows_rejected"], s["claims_compared"]) == (12, 0, 12, 0)
     assert set(s["rejects_by_reason"]) == {"no_rule_in_force"}

@@ -17,11 +17,12 @@ RIGHT = "S1,P1,21,05,2021-03-01,2021-03-05,10000,10000,500,7600,0,0,7600"
 WRONG = "S2,P2,21,05,2021-03-01,2021-03-05,10000,10000,800,7360,0,0,7360"  # the tertiary deductible
 
 
-def run(tmp_path: Path, *lines: str, header: str = HEADER, extra: tuple[str, ...] = ()):
+def run(tmp_path: Path, *lines: str, header: str = HEADER, extra: tuple[str, ...] = (), rules: str = "anhui/dongzhi-2021",
+        command: str = "audit"):
     f = tmp_path / "h.csv"
     f.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
-    r = CliRunner().invoke(app, ["audit", str(f), "--rules", "anhui/dongzhi-2021", "--out", str(out), *extra])
+    out = tmp_path / command
+    r = CliRunner().invoke(app, [command, str(f), "--rules", rules, "--out", str(out), *extra])
     return r, out
 
 
@@ -71,3 +72,32 @@ def test_no_reported_columns_is_an_error(tmp_path):
     r, out = run(tmp_path, ",".join(RIGHT.split(",")[:8]), header=header)
     assert r.exit_code == Exit.INVALID_INPUT
     assert "nothing to audit" in r.output and "统筹基金支出" in r.output
+
+
+def test_no_rule_period_for_any_claim_is_status_10_as_for_settle(tmp_path):
+    """A 2021 extract with a 2024 rule set: nothing can be audited — status 10 and one line naming
+    the year and the shipped rule set that covers it, as settle says (settle run alike beside it)."""
+    r, out = run(tmp_path, RIGHT, WRONG, rules="shanxi/wenshui-2024", extra=("--headers", "code"))
+    assert r.exit_code == Exit.NO_RULE_PERIOD == 10, r.output
+    lines = [line for line in r.stderr.splitlines() if "没有一笔能审核" in line]  # Chinese by default
+    assert len(lines) == 1
+    assert "2021 年" in lines[0] and "shanxi/wenshui-2024" in lines[0] and "--rules anhui/dongzhi-2021" in lines[0]
+    rejects = pl.read_csv(out / "rejects.csv", infer_schema=False)
+    assert sorted(rejects["setl_id"]) == ["S1", "S2"] and set(rejects["reason_code"]) == {"no_rule_in_force"}  # every row accounted for
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["claims_audited"] == 0
+    settled, _ = run(tmp_path, RIGHT, WRONG, rules="shanxi/wenshui-2024", command="settle")
+    assert settled.exit_code == r.exit_code
+
+    r, _ = run(tmp_path, RIGHT, rules="shanxi/wenshui-2024", extra=("--lang", "en", "-q"))
+    assert r.exit_code == Exit.NO_RULE_PERIOD
+    assert "nothing audited: the claims end in 2021" in r.stderr and "--rules anhui/dongzhi-2021" in r.stderr
+
+
+def test_some_claims_outside_the_rule_period_are_rejects_not_status_10(tmp_path):
+    late = "S3,P3,21,05,2024-03-01,2024-03-05,10000,10000,500,7600,0,0,7600"  # after the 2021 rule set
+    r, out = run(tmp_path, RIGHT, late, extra=("--headers", "code"))
+    assert r.exit_code == Exit.REJECTS, r.output  # S1 audited and clean; S3 rejected
+    assert "没有一笔能审核" not in r.output
+    assert pl.read_csv(out / "rejects.csv", infer_schema=False)["reason_code"].to_list() == ["no_rule_in_force"]
+    settled, _ = run(tmp_path, RIGHT, late, command="settle")
+    assert settled.exit_code == r.exit_code

@@ -129,3 +129,9 @@ def test_a_part_missing_is_named(ledger, tmp_path):
     assert r.exit_code == Exit.LEDGER_CORRUPT, r.output
     assert part.name in r.output
 
+
+def test_no_rule_period_in_a_ledger_audit_is_status_10_too(ledger, tmp_path):
+    r = cli("audit", extract(tmp_path / "mar.csv", S2), "--rules", "shanxi/wenshui-2024", "--ledger", ledger,
+            "--out", tmp_path / "out", "--lang", "en", "-q")
+    assert r.exit_code == Exit.NO_RULE_PERIOD, r.output
+    assert "nothing audited: the claims end in 2021" in r.stderr and "--rules anhui/dongzhi-2021" in r.stderr

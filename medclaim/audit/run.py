@@ -30,6 +30,7 @@ from ..output import DEFAULT, PeopleFiles, key_words, write_atomic, write_people
 from ..roster import Roster
 from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
+from ..pipeline import covers_none
 from ..settle import Handover, settle_claims, take
 from ..status import Exit
 from ..engine import KEYS
@@ -55,6 +56,7 @@ class AuditResult:
     rejects: pl.DataFrame
     written: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # why the status is what it is, when it is not the findings'
 
 
 class NoReportedAmounts(InputFileError):
@@ -159,7 +161,10 @@ def audit_claims(claims: pl.DataFrame | Handover, book: RuleBook, *, ledger_dir:
                             rows_read=rows_read, already=already, review=review, review_source=review_source,
                             ledger_dir=ledger_dir)
     found = diffs.height > 0 or flags.height > 0
-    status = Exit.AUDIT_FINDINGS if found else (Exit.REJECTS if rejects.height else Exit.OK)
+    if covers_none(chunks.claims, already, rejects):  # nothing audited: as settle, status 10
+        status = Exit.NO_RULE_PERIOD
+    else:
+        status = Exit.AUDIT_FINDINGS if found else (Exit.REJECTS if rejects.height else Exit.OK)
     return AuditResult(status=status, summary=summary, differences=diffs, flags=flags, burden=burden, rejects=rejects)
 
 
@@ -183,9 +188,11 @@ def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Pa
     if roster is not None:
         result.summary["roster"] = list(roster.files)
     result.written = write_outputs(result, out_dir, formats or [], people, written=early)
-    from ..pipeline import unverified_warning
+    from ..pipeline import no_rule_line, unverified_warning
 
     result.warnings += unverified_warning(book, people.lang)
+    if result.status == Exit.NO_RULE_PERIOD:
+        result.errors.append(no_rule_line(result.rejects, book, people.lang, words="audit"))
     return result
 
 
