@@ -135,3 +135,15 @@ def test_no_rule_period_in_a_ledger_audit_is_status_10_too(ledger, tmp_path):
             "--out", tmp_path / "out", "--lang", "en", "-q")
     assert r.exit_code == Exit.NO_RULE_PERIOD, r.output
     assert "nothing audited: the claims end in 2021" in r.stderr and "--rules anhui/dongzhi-2021" in r.stderr
+
+
+def test_people_the_ledger_does_not_hold_yet_start_their_year_afresh(tmp_path):
+    """A ledger of other people: S2 is P1's first admission of the year (500, (8,000 − 500) × 80 %
+    = 6,000, as the hospital reported) — nothing differs, and nothing is carried over."""
+    root = tmp_path / "ledger"
+    other = S1.replace("S1,P1,", "S9,P9,")
+    assert cli("settle", extract(tmp_path / "feb.csv", other), "--rules", "anhui/dongzhi-2021", "--ledger", root, "-q").exit_code == Exit.OK
+    r = cli("audit", extract(tmp_path / "mar.csv", S2), "--rules", "anhui/dongzhi-2021", "--ledger", root, "--out", tmp_path / "out")
+    assert r.exit_code == Exit.OK, r.output
+    s = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert (s["claims_audited"], s["claims_differing"], s["already_settled"]) == (1, 0, 0)

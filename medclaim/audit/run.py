@@ -93,9 +93,9 @@ def settle_audited(claims: Handover, book: RuleBook, ledger_dir: Path | None, au
     plan = plan_settle(root, head, claims, book, on_chunk=chunks, roster=roster, acc=acc, write_part=False)
     prior = None
     people = chunks.year_totals().select(KEYS)
-    if head.parts and people.height:
-        rows = scan_parts(root, head).join(people.lazy(), on=["psn_no", "year"], how="semi").collect()
-        if rows.height and "scope" not in rows.columns:  # a stored ledger keeps no working figures
+    rows = scan_parts(root, head).join(people.lazy(), on=KEYS, how="semi").collect() if head.parts and people.height else pl.DataFrame()
+    if rows.height:  # else none of the audited person-years is in the ledger: no burden before them
+        if "scope" not in rows.columns:  # a stored ledger keeps no working figures
             from ..recompute import RecomputeError, recompute as settle_again
             from ..settle import with_scope
 
