@@ -9,16 +9,20 @@ reader's batch size) make a few thousand claims spill into many buckets.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import medclaim.io.reader as reader
+import medclaim.io.spill as spill
+import medclaim.pipeline as pipeline
 import medclaim.settle as settle_module
 from medclaim.io import ReadOptions, read_claims
 from medclaim.io.source_parquet import row_slices
@@ -206,3 +210,80 @@ def test_spilled_claims_read_back_as_read(inputs, tmp_path, monkeypatch):
         assert back.schema == whole.claims.schema
         assert back.sort("source_file", "source_row").equals(whole.claims.sort("source_file", "source_row"))
     assert whole.claims["reported_hifp_pay"].null_count() == whole.claims.height  # (the second run: absent everywhere)
+
+
+def _record_batches(path: Path) -> list[int]:
+    with pa.ipc.open_file(path) as f:
+        return [f.get_batch(i).num_rows for i in range(f.num_record_batches)]
+
+
+@pytest.mark.parametrize("flush_rows, buffer_bytes", [(1, 1 << 30), (40, 1 << 30), (10**9, 20_000), (10**9, 1 << 30)])
+def test_buckets_written_in_pieces_give_back_what_was_read(inputs, tmp_path, monkeypatch, flush_rows, buffer_bytes):
+    """A bucket's claims are held and written as one record batch when the bucket has
+    ``FLUSH_ROWS`` of them, when all the held claims pass ``BUFFER_BYTES`` (the bucket holding
+    most goes first), or at the end.  Every way, the buckets give back exactly the claims read."""
+    files = [inputs["parquet"], inputs["csv"]]
+    whole = read_claims(files)
+    monkeypatch.setattr(spill, "FLUSH_ROWS", flush_rows)
+    monkeypatch.setattr(spill, "BUFFER_BYTES", buffer_bytes)
+    _spill(monkeypatch)  # 8 buckets, batches of 250 claims: about 31 claims of a batch per bucket
+    spilled = read_claims(files, options=ReadOptions(spill=SpillOptions(directory=tmp_path / "scratch")))
+    try:
+        buckets = spilled.spilled
+        sizes = [_record_batches(p) for p in buckets.files]
+        back = pl.concat([buckets.read(b) for b in range(buckets.buckets)])
+    finally:
+        spilled.cleanup()
+    assert back.sort("source_file", "source_row").equals(whole.claims.sort("source_file", "source_row"))
+    assert sum(map(sum, sizes)) == whole.claims.height
+    if flush_rows == 1:  # each batch's share written at once: 13 batches of input, 8 buckets
+        assert all(len(s) >= 12 for s in sizes)
+    elif flush_rows == 40:  # written on reaching 40 claims: every record batch but a file's last holds 40 or more
+        assert all(n >= 40 for s in sizes for n in s[:-1]) and all(len(s) > 1 for s in sizes)
+    elif buffer_bytes == 20_000:  # the buffer (about 170 claims) forces writes before the end
+        assert all(len(s) > 1 for s in sizes) and all(n < 400 for s in sizes for n in s)
+    else:  # all held to the end: one record batch per bucket
+        assert all(len(s) == 1 for s in sizes)
+
+
+def test_empty_buckets_change_nothing(inputs, tmp_path, monkeypatch):
+    """More buckets than persons: most buckets get no claim and have no file; the run equals
+    the run in memory."""
+    plain = settle_files([inputs["parquet"]], RULES, tmp_path / "plain")
+    _spill(monkeypatch, rows=15, batch=500)  # 1,799 claims of about 160 persons in 128 buckets
+    scratch = tmp_path / "scratch"
+    seen = {}
+    real = pipeline.settle_buckets
+
+    def counting(spilled, *args, **kwargs):
+        seen["buckets"], seen["files"] = spilled.buckets, sum(p.exists() for p in spilled.files)
+        return real(spilled, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "settle_buckets", counting)
+    spilled = settle_files([inputs["parquet"]], RULES, tmp_path / "spilled", read_options=ReadOptions(spill=SpillOptions(directory=scratch)))
+    assert seen["buckets"] == 128 and 0 < seen["files"] < 128
+    assert pl.read_parquet(tmp_path / "spilled" / "ledger.parquet").equals(pl.read_parquet(tmp_path / "plain" / "ledger.parquet"))
+    assert spilled.summary["totals_fen"] == plain.summary["totals_fen"]
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("flush_rows", [1, 10**9])  # refused while reading / at the last writes
+def test_a_refused_spill_write_removes_the_scratch_files(inputs, tmp_path, monkeypatch, flush_rows):
+    """The disk fills up while the buckets are written: the error reaches the caller and the
+    scratch directory is removed."""
+    monkeypatch.setattr(spill, "FLUSH_ROWS", flush_rows)
+    _spill(monkeypatch)
+    real, opened = pa.ipc.new_file, []
+
+    def filling(path, *args, **kwargs):
+        opened.append(path)
+        if len(opened) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(spill.pa.ipc, "new_file", filling)
+    scratch = tmp_path / "scratch"
+    with pytest.raises(OSError, match="No space left"):
+        read_claims([inputs["parquet"], inputs["csv"]], options=ReadOptions(spill=SpillOptions(directory=scratch)))
+    assert len(opened) == 4
+    assert list(scratch.iterdir()) == []
