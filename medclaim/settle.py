@@ -45,7 +45,8 @@ class Settlement:
         """psn_no, year, ytd_* — each person-year's running totals after the run: the openings,
         those of the person-years the run settled replaced.  Computed when asked for: a ledger
         run merges only what it ``changed`` into its accumulator (``store.next_accumulator``)."""
-        return merge_balances(self.openings, self.changed)
+        openings = self.openings.drop(engine.LAST_COLUMNS, strict=False) if self.openings is not None else None
+        return merge_balances(openings, self.changed)
 
 
 # ------------------------------------------------------------------ period and codes
@@ -230,7 +231,7 @@ def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame 
                 rejects.append(reject_unusable_reported(unusable, rs))
         period_closings = []
         # a later period of the same year opens from what the earlier periods left
-        opened = merge_balances(openings, changed) if changed is not None else openings
+        opened = later_openings(openings, changed) if changed is not None else openings
         chunks = settle_period(good, rs, opened, chunk_rows or default_chunk_rows())
         del good  # the generator holds the period's claims until it has ordered them
         for ledger in chunks:
@@ -436,6 +437,16 @@ def merge_balances(old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
         return new
     kept = old.join(new.select(KEYS), on=KEYS, how="anti")
     return pl.concat([kept, new], how="diagonal_relaxed").fill_null(0)
+
+
+def later_openings(openings: pl.DataFrame | None, changed: pl.DataFrame) -> pl.DataFrame:
+    """What a later period of the same run opens from: the running totals the earlier periods
+    left, and, for late flags, each person-year's last claim settled before the run (the
+    ledger's: a claim of this run is never late against another claim of this run)."""
+    last = [c for c in engine.LAST_COLUMNS if openings is not None and c in openings.columns]
+    if not last:
+        return merge_balances(openings, changed)
+    return merge_balances(openings.drop(last), changed).join(openings.select(KEYS + last), on=KEYS, how="left")
 
 
 def empty_ledger() -> pl.DataFrame:

@@ -224,6 +224,26 @@ def test_same_day_claim_sorting_before_the_last_one_is_late(tmp_path):
     assert r.summary["late_claims"] == 1
 
 
+def test_late_claims_in_a_later_rule_period_compare_with_the_ledgers_last_claim(tmp_path):
+    # two half-year periods: the run's July claim opens from the totals its March claim left, but
+    # is late against the ledger's August claim all the same (and the September one is not)
+    from test_audit_chunks import halves
+
+    rb = halves(tmp_path)
+    led = tmp_path / "ledger"
+    append_claims(led, claims_frame([claim(setl_id="A", begndate="2021-08-01", enddate="2021-08-10")]), rb)
+    r = append_claims(led, claims_frame([
+        claim(setl_id="X", begndate="2021-03-01", enddate="2021-03-05"),
+        claim(setl_id="Y", begndate="2021-07-10", enddate="2021-07-15"),
+        claim(setl_id="Z", begndate="2021-09-01", enddate="2021-09-03"),
+        claim(setl_id="Q", psn_no="P2", begndate="2021-07-10", enddate="2021-07-15"),  # no earlier claim
+    ]), rb)
+    late = dict(store.read_ledger(led).select("setl_id", "late").iter_rows())
+    assert late == {"A": False, "X": True, "Y": True, "Z": False, "Q": False}
+    assert r.summary["late_claims"] == 2
+    assert store.verify(led) == []
+
+
 # ------------------------------------------------------------------ accumulator, verify, rebuild
 
 

@@ -39,6 +39,7 @@ from .order import (  # noqa: F401
     CLASS_ID,
     I64,
     KEYS,
+    LAST_COLUMNS,
     PLACE_ID,
     REVERSAL_DEFAULTS,
     ROSTER_DEFAULTS,
@@ -50,12 +51,14 @@ from .order import (  # noqa: F401
     closing_balances,
     fixed_accumulators,
     join_openings,
+    late_claim,
     map_codes,
     mark_runs,
     opening,
     order_claims,
     order_claims_by_string,
     per_claim_rounding,
+    sorts_before,
     with_entry_defaults,
 )
 from .settlement import flags, needs_more_passes, settle_ordered, settle_period, waterfall  # noqa: F401

@@ -150,19 +150,41 @@ def mark_runs(lf: pl.LazyFrame, person_col: str) -> pl.LazyFrame:
     return lf.with_columns(start.alias(RUN_START)).with_columns(psn_hash_collision=collision)
 
 
+#: The last claim a ledger settled of a person-year, in settlement order (an accumulator column
+#: each, holding that claim's column): a new claim that sorts before it is ``late``.
+LAST_COLUMNS = {"last_enddate": "enddate", "last_begndate": "begndate", "last_setl_id": "setl_id"}
+
+
+def sorts_before(a: list[str], b: list[str]) -> pl.Expr:
+    """(enddate, begndate, setl_id) ``a`` < ``b`` in settlement order (null when ``b`` is null)."""
+    (e, bg, s), (le, lb, ls) = [pl.col(c) for c in a], [pl.col(c) for c in b]
+    return (e < le) | ((e == le) & ((bg < lb) | ((bg == lb) & (s < ls))))
+
+
+def late_claim(last: list[str]) -> pl.Expr:
+    """``late``: a claim (not a reversal) that sorts before the person-year's last already-settled
+    claim (its enddate, begndate, setl_id in the columns ``last``)."""
+    return (~pl.col("is_reversal") & sorts_before(list(LAST_COLUMNS.values()), last)).fill_null(False).alias("late")
+
+
 def join_openings(lf: pl.LazyFrame, openings: pl.LazyFrame | None, columns: list[str]) -> pl.LazyFrame:
-    """Attach each person-year's opening running totals as ``open_*`` columns (0 if none)."""
+    """Attach each person-year's opening running totals as ``open_*`` columns (0 if none).
+
+    Openings that hold the person-year's last settled claim (``LAST_COLUMNS``: an accumulator's)
+    flag ``late`` claims in the same join."""
     opened = [f"open_{c.removeprefix('ytd_')}" for c in columns]
     if openings is None:
         return lf.with_columns([pl.lit(0, dtype=I64).alias(o) for o in opened])
     have = set(openings.collect_schema().names())
+    last = [f"open_{c}" for c in LAST_COLUMNS] if have.issuperset(LAST_COLUMNS) else []
     sel = openings.select(
         [pl.col("psn_no"), pl.col("year").cast(pl.Int32)]
         + [(pl.col(c) if c in have else pl.lit(0)).cast(I64).alias(o) for c, o in zip(columns, opened)]
+        + [pl.col(c.removeprefix("open_")).alias(c) for c in last]
     )
     # A left join keeps the sort order of the claims (maintain_order="left").
     joined = lf.join(sel, on=KEYS, how="left", maintain_order="left")
-    return joined.with_columns([pl.col(o).fill_null(0) for o in opened])
+    return joined.with_columns([pl.col(o).fill_null(0) for o in opened] + ([late_claim(last)] if last else []))
 
 
 def opening(name: str) -> pl.Expr:

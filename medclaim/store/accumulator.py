@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..engine import KEYS
+from ..engine import KEYS, late_claim, sorts_before
 from ..person import person_hash
 
 from .layout import LAST_COLUMNS
@@ -59,12 +59,6 @@ def accumulator_from_entries(entries: pl.LazyFrame) -> pl.DataFrame:
     closing = frame.group_by(KEYS).agg([pl.col(c).last().fill_null(0) for c in ytd])
     del frame
     return in_person_order([closing.lazy().join(last_claims(entries).lazy(), on=KEYS, how="left")], ytd)
-
-
-def sorts_before(a: list[str], b: list[str]) -> pl.Expr:
-    """(enddate, begndate, setl_id) ``a`` < ``b`` in settlement order (null when ``b`` is null)."""
-    (e, bg, s), (le, lb, ls) = [pl.col(c) for c in a], [pl.col(c) for c in b]
-    return (e < le) | ((e == le) & ((bg < lb) | ((bg == lb) & (s < ls))))
 
 
 def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame, run_last: pl.DataFrame) -> pl.DataFrame:
@@ -123,14 +117,14 @@ def combine_last(parts: list[pl.DataFrame]) -> pl.DataFrame:
 
 
 def late_flag(ledger: pl.DataFrame, acc: pl.DataFrame | None) -> pl.DataFrame:
-    """``late``: a claim that sorts before the person-year's last already-settled claim."""
+    """``late``: a claim that sorts before the person-year's last already-settled claim (as the
+    engine flags it when its openings carry the last claims: ``engine.join_openings``)."""
     if acc is None or "last_enddate" not in acc.columns or ledger.height == 0:
         return ledger.with_columns(late=pl.lit(False))
-    keys = list(LAST_COLUMNS.values())
     flag = (
-        ledger.lazy().select(KEYS + keys + ["is_reversal"])
+        ledger.lazy().select(KEYS + list(LAST_COLUMNS.values()) + ["is_reversal"])
         .join(acc.lazy().select(KEYS + list(LAST_COLUMNS)), on=KEYS, how="left", maintain_order="left")
-        .select(late=(~pl.col("is_reversal") & sorts_before(keys, list(LAST_COLUMNS))).fill_null(False))
+        .select(late_claim(list(LAST_COLUMNS)))
         .collect()
     )
     return ledger.with_columns(flag["late"])

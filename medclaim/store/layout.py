@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from ..engine.order import LAST_COLUMNS  # noqa: F401 (re-exported)
 from ..output import TMP_MARK, write_atomic
 from ..status import Exit
 
@@ -36,8 +37,8 @@ ENTRY_COLUMNS = {
     "reverses_entry": pl.Int64,
     "reversal_reason": pl.String,
 }
-#: The last settled claim of a person-year, in settlement order (for late detection).
-LAST_COLUMNS = {"last_enddate": "enddate", "last_begndate": "begndate", "last_setl_id": "setl_id"}
+# LAST_COLUMNS (the accumulator's last settled claim of a person-year) is the engine's: it flags
+# late claims in its openings join.
 #: Input amounts a reversal negates.
 REVERSED_AMOUNTS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "reported_hifp_pay"]
 

@@ -15,7 +15,6 @@ from ..engine import KEYS
 from ..output import atomic_path
 from ..overlap import soon
 from ..parquet import ParquetStream, write_frame
-from ..person import ByPerson
 from ..recompute import reversal_fixed
 from ..rules import RuleBook
 from ..schema import CLAIM_COLUMNS, RejectReason, empty_rejects
@@ -282,15 +281,17 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     run = head.run + 1
     claims = take(claims)
     acc = acc if acc is not None else read_accumulator(root, head)  # (the pre-append check has read it)
-    openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
+    # the openings carry each person-year's last settled claim: the engine flags late claims in
+    # the join that opens them (``engine.join_openings``)
+    openings = acc.select(KEYS + ytd_columns(acc) + [c for c in LAST_COLUMNS if c in acc.columns]) if acc is not None else None
     writer = PartWriter(root, run, ledger_schema(book)) if write_part else EntryCounter()
-    # each chunk's late flags look at its own persons' last claims, not the whole accumulator's
-    last_of = ByPerson(acc.select(KEYS + list(LAST_COLUMNS))) if acc is not None and "last_enddate" in acc.columns else None
     lasts: list[pl.DataFrame] = []
     late = {"n": 0, "examples": []}
 
     def sink(chunk: pl.DataFrame) -> None:
-        chunk = stamp(late_flag(chunk, last_of.covering(chunk.get_column("psn_no")) if last_of else acc), run, head.entries + writer_rows())
+        if "late" not in chunk.columns:  # (no accumulator, or an old one without the last claims)
+            chunk = late_flag(chunk, acc)
+        chunk = stamp(chunk, run, head.entries + writer_rows())
         writer.write(lean(chunk))  # the engine's working figures go to on_chunk (audit), not to the ledger
         lasts.append(chunk_last_claims(chunk))
         flagged = chunk.filter(pl.col("late"))
