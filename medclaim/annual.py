@@ -134,8 +134,8 @@ def banded_share(after: pl.Expr, x: pl.Expr, bands: list[BandExpr], cap: pl.Expr
     return banded(after, bands, cap) - banded(after - x, bands, cap)
 
 
-def last_in_run(frame: pl.LazyFrame, keys: list[str], columns: list[str]) -> pl.LazyFrame:
-    """The closing running totals of each person-year (the last claim's cumulative columns)."""
+def last_in_run(frame: pl.LazyFrame, keys: list[str], columns: list[str | pl.Expr]) -> pl.LazyFrame:
+    """``columns`` of each person-year's last entry (e.g. its closing running totals)."""
     is_last = pl.col(RUN_START).shift(-1, fill_value=True)
     return frame.filter(is_last).select(keys + columns)
 

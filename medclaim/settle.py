@@ -37,7 +37,7 @@ class InvariantError(Exception):
 class Settlement:
     ledger: pl.DataFrame  # one row per settled claim, in settlement order, with intermediate columns
     rejects: pl.DataFrame  # rows the rule book could not place (no period, unknown code)
-    changed: pl.DataFrame  # psn_no, year, ytd_* — running totals after the run of each person-year it settled
+    changed: pl.DataFrame  # psn_no, year, ytd_*, last_* — each person-year it settled: running totals after the run, last claim
     openings: pl.DataFrame | None = None  # the running totals the run opened from
 
     @cached_property
@@ -45,8 +45,9 @@ class Settlement:
         """psn_no, year, ytd_* — each person-year's running totals after the run: the openings,
         those of the person-years the run settled replaced.  Computed when asked for: a ledger
         run merges only what it ``changed`` into its accumulator (``store.next_accumulator``)."""
-        openings = self.openings.drop(engine.LAST_COLUMNS, strict=False) if self.openings is not None else None
-        return merge_balances(openings, self.changed)
+        last = list(engine.LAST_COLUMNS)  # (the accumulator's, not running totals)
+        openings = self.openings.drop(last, strict=False) if self.openings is not None else None
+        return merge_balances(openings, self.changed.drop(last, strict=False))
 
 
 # ------------------------------------------------------------------ period and codes
@@ -242,7 +243,7 @@ def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame 
             else:
                 ledgers.append(ledger)
         if period_closings:
-            changed = merge_balances(changed, pl.concat(period_closings, how="diagonal_relaxed"))
+            changed = after_period(changed, pl.concat(period_closings, how="diagonal_relaxed"))
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else empty_ledger()
     return Settlement(
         ledger=ledger,
@@ -439,10 +440,28 @@ def merge_balances(old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([kept, new], how="diagonal_relaxed").fill_null(0)
 
 
+def after_period(changed: pl.DataFrame | None, closing: pl.DataFrame) -> pl.DataFrame:
+    """What the run changed after one more period: its closing running totals replace the earlier
+    periods' of the same person-year, and so does its last settled claim, unless it settled only
+    reversals of it (null there: the earlier period's stays)."""
+    if changed is None or changed.height == 0:
+        return closing
+    merged = merge_balances(changed, closing)
+    last = [c for c in engine.LAST_COLUMNS if c in closing.columns and c in changed.columns]
+    if not last:
+        return merged
+    earlier = changed.select(KEYS + [pl.col(c).alias(f"{c}__earlier") for c in last])
+    return merged.join(earlier, on=KEYS, how="left").with_columns(
+        # (the three columns name one claim: all from the later period's, or all from the earlier)
+        [pl.when(pl.col(last[0]).is_null()).then(pl.col(f"{c}__earlier")).otherwise(pl.col(c)).alias(c) for c in last]
+    ).drop([f"{c}__earlier" for c in last])
+
+
 def later_openings(openings: pl.DataFrame | None, changed: pl.DataFrame) -> pl.DataFrame:
     """What a later period of the same run opens from: the running totals the earlier periods
     left, and, for late flags, each person-year's last claim settled before the run (the
     ledger's: a claim of this run is never late against another claim of this run)."""
+    changed = changed.drop(engine.LAST_COLUMNS, strict=False)  # (this run's own: never a late flag's measure)
     last = [c for c in engine.LAST_COLUMNS if openings is not None and c in openings.columns]
     if not last:
         return merge_balances(openings, changed)

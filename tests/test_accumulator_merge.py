@@ -1,9 +1,9 @@
 """The accumulator after a run, computed from what the run changed only.
 
-``chunk_last_claims`` reads each person-year's last settled claim off a chunk in settlement order
-without sorting; it must equal ``last_claims`` (which sorts, whatever the order) on every chunk the
-engine hands out, reversals included.  ``next_accumulator`` carries the person-years a run did not
-touch over as they were: checked on a small ledger worked by hand here, and on random runs by the
+The closing balances of a run (``Settlement.changed``) carry each person-year's last settled claim,
+read off the engine's settlement order without sorting; it must equal ``last_claims`` (which sorts,
+whatever the order) over the chunks the engine hands out, reversals included.  ``next_accumulator``
+carries the person-years a run did not touch over as they were: checked on a small ledger worked by hand here, and on random runs by the
 continuation properties (tests/test_ledger_continuation.py: the accumulator equals one run's
 closing balances and ``ledger verify``'s rebuild from the entries).
 """
@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from helpers import book, claim, claims_frame
 from medclaim import store
+from medclaim.person import person_hash
 from medclaim.pipeline import append_claims
-from medclaim.settle import settle_claims
-from medclaim.store.accumulator import chunk_last_claims, combine_last, last_claims, next_accumulator
+from medclaim.settle import after_period, settle_claims
+from medclaim.store.accumulator import last_claims, next_accumulator
 
 D = dt.date
 
@@ -46,53 +47,65 @@ def test_next_accumulator_worked_by_hand():
         schema_overrides={"year": pl.Int32},
     )
     # the run settled claims of B 2021 (ending after its last), C 2021 (a late claim: ends before
-    # its last) and a new person-year D 2021; A's two years are untouched
+    # its last) and a new person-year D 2021, and only a reversal of A 2020 (no last claim of its
+    # own: null); A 2021 is untouched
     changed = pl.DataFrame(
-        {"psn_no": ["B", "C", "D"], "year": [2021, 2021, 2021], "ytd_claims": [2, 4, 1], "ytd_hifp": [250, 310, 70],
-         "ytd_maf": [5, 0, 0]},
+        {"psn_no": ["B", "C", "D", "A"], "year": [2021, 2021, 2021, 2020], "ytd_claims": [2, 4, 1, 4],
+         "ytd_hifp": [250, 310, 70, 350], "ytd_maf": [5, 0, 0, 0],
+         "last_enddate": [D(2021, 6, 1), D(2021, 4, 1), D(2021, 6, 9), None],
+         "last_begndate": [D(2021, 5, 28), D(2021, 3, 30), D(2021, 6, 1), None],
+         "last_setl_id": ["b2", "c4", "d1", None]},
         schema_overrides={"year": pl.Int32},
     )
-    run_last = pl.DataFrame(
-        {"psn_no": ["B", "C", "D"], "year": [2021, 2021, 2021],
-         "last_enddate": [D(2021, 6, 1), D(2021, 4, 1), D(2021, 6, 9)],
-         "last_begndate": [D(2021, 5, 28), D(2021, 3, 30), D(2021, 6, 1)],
-         "last_setl_id": ["b2", "c4", "d1"]},
-        schema_overrides={"year": pl.Int32},
-    )
-    got = next_accumulator(old, changed, run_last).sort(store.KEYS)
+    got = next_accumulator(old, changed)
     expected = pl.DataFrame(
         {
             "psn_no": ["A", "A", "B", "C", "D"],
             "year": [2020, 2021, 2021, 2021, 2021],
-            "ytd_claims": [5, 2, 2, 4, 1],
-            "ytd_hifp": [400, 100, 250, 310, 70],
+            "ytd_claims": [4, 2, 2, 4, 1],
+            "ytd_hifp": [350, 100, 250, 310, 70],
             "ytd_maf": [0, 0, 5, 0, 0],  # a running total the old accumulator lacked is 0 there
             "last_enddate": [D(2020, 12, 1), D(2021, 3, 1), D(2021, 6, 1), D(2021, 5, 1), D(2021, 6, 9)],
             "last_begndate": [D(2020, 11, 1), D(2021, 2, 20), D(2021, 5, 28), D(2021, 4, 25), D(2021, 6, 1)],
-            "last_setl_id": ["a0", "a2", "b2", "c3", "d1"],  # C keeps its later old claim
+            "last_setl_id": ["a0", "a2", "b2", "c3", "d1"],  # C keeps its later old claim, A 2020 its old one
         },
         schema_overrides={"year": pl.Int32},
     )
-    assert got.equals(expected), got
+    assert got.sort(store.KEYS).equals(expected), got
+    # in person-hash order, as each chunk's slice of the openings needs (``person.ByPerson``)
+    assert got.equals(got.sort(person_hash(pl.col("psn_no")), "year"))
     # a first run: no old accumulator
-    first = next_accumulator(None, changed, run_last).sort(store.KEYS)
-    assert first["last_setl_id"].to_list() == ["b2", "c4", "d1"] and first["ytd_hifp"].to_list() == [250, 310, 70]
+    first = next_accumulator(None, changed).sort(store.KEYS)
+    assert first["last_setl_id"].to_list() == [None, "b2", "c4", "d1"] and first["ytd_hifp"].to_list() == [350, 250, 310, 70]
 
 
-def test_combine_last_takes_the_later_claim_of_a_person_year_in_two_parts():
-    # (two rule-set periods of one year settle in two chunks: the later claim wins, whatever the part order)
-    first = pl.DataFrame({"psn_no": ["A", "B"], "year": [2021, 2021], "last_enddate": [D(2021, 7, 10), D(2021, 1, 1)],
-                          "last_begndate": [D(2021, 6, 28), D(2021, 1, 1)], "last_setl_id": ["a1", "b1"]},
-                         schema_overrides={"year": pl.Int32})
-    second = pl.DataFrame({"psn_no": ["A"], "year": [2021], "last_enddate": [D(2021, 7, 5)],
-                           "last_begndate": [D(2021, 7, 2)], "last_setl_id": ["a2"]}, schema_overrides={"year": pl.Int32})
-    assert by_keys(combine_last([first, second]))["last_setl_id"].to_list() == ["a1", "b1"]
-    third = second.with_columns(last_enddate=pl.lit(D(2021, 7, 10)), last_begndate=pl.lit(D(2021, 6, 28)), last_setl_id=pl.lit("a0"))
-    # equal dates: the settlement id decides (a1 > a0)
-    assert by_keys(combine_last([third, first]))["last_setl_id"].to_list() == ["a1", "b1"]
+def test_people_whose_ids_share_a_hash_keep_their_own_rows(monkeypatch):
+    # every id hashes alike: the merge cannot tell people apart by hash and sorts on the id
+    monkeypatch.setattr("medclaim.store.accumulator.person_hash", lambda e: pl.lit(7, dtype=pl.UInt64))
+    last = {"last_enddate": [D(2021, 1, 1)] * 2, "last_begndate": [D(2021, 1, 1)] * 2}
+    old = pl.DataFrame({"psn_no": ["X", "Y"], "year": [2021, 2021], "ytd_claims": [1, 1], **last, "last_setl_id": ["x1", "y1"]},
+                       schema_overrides={"year": pl.Int32})
+    changed = pl.DataFrame({"psn_no": ["X"], "year": [2021], "ytd_claims": [2], "last_enddate": [D(2021, 2, 1)],
+                            "last_begndate": [D(2021, 2, 1)], "last_setl_id": ["x2"]}, schema_overrides={"year": pl.Int32})
+    got = next_accumulator(old, changed).sort("psn_no")
+    assert got.select("psn_no", "ytd_claims", "last_setl_id").rows() == [("X", 2, "x2"), ("Y", 1, "y1")]
 
 
-# ------------------------------------------------------------------ chunk_last_claims == last_claims
+def test_a_later_rule_period_replaces_the_closing_unless_it_settled_only_reversals():
+    # two rule-set periods of one year: the later period's totals and last claim replace the
+    # earlier's; where the later one settled only a reversal (no last claim) the earlier claim stays
+    earlier = pl.DataFrame({"psn_no": ["A", "B"], "year": [2021, 2021], "ytd_claims": [1, 1],
+                            "last_enddate": [D(2021, 6, 10), D(2021, 5, 1)], "last_begndate": [D(2021, 6, 1), D(2021, 5, 1)],
+                            "last_setl_id": ["a1", "b1"]}, schema_overrides={"year": pl.Int32})
+    later = pl.DataFrame({"psn_no": ["A", "B", "C"], "year": [2021, 2021, 2021], "ytd_claims": [2, 0, 1],
+                          "last_enddate": [D(2021, 7, 5), None, D(2021, 8, 1)], "last_begndate": [D(2021, 7, 2), None, D(2021, 8, 1)],
+                          "last_setl_id": ["a2", None, "c1"]}, schema_overrides={"year": pl.Int32})
+    got = after_period(earlier, later).sort(store.KEYS)
+    assert got.select("psn_no", "ytd_claims", "last_setl_id", "last_enddate").rows() == [
+        ("A", 2, "a2", D(2021, 7, 5)), ("B", 0, "b1", D(2021, 5, 1)), ("C", 1, "c1", D(2021, 8, 1))]
+
+
+# ------------------------------------------------------------------ the closing's last claims == last_claims
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -113,19 +126,21 @@ def months(draw):
 
 @SETTINGS
 @given(first=months(), second=months(), reversed_share=st.integers(0, 3), chunk_rows=st.integers(1, 4))
-def test_chunk_last_claims_equals_sorted_last_claims(tmp_path_factory, first, second, reversed_share, chunk_rows):
+def test_closing_last_claims_equal_sorted_last_claims(tmp_path_factory, first, second, reversed_share, chunk_rows):
     rb = book("full")
     ledger = tmp_path_factory.mktemp("ledger")
     append_claims(ledger, claims_frame(first), rb)
     originals = store.read_ledger(ledger).head(reversed_share)
     # a chunk mixing reversals of earlier claims (they sort first in their person-year) and new claims
-    claims = pl.concat([claims_frame(second), store.reversal_claims(originals, "test")], how="diagonal_relaxed")
+    claims = pl.concat([claims_frame(second).with_columns(is_reversal=pl.lit(False)), store.reversal_claims(originals, "test")],
+                       how="diagonal_relaxed")
     chunks: list[pl.DataFrame] = []
-    settle_claims(claims, rb, store.read_accumulator(ledger), sink=chunks.append, chunk_rows=chunk_rows)
+    s = settle_claims(claims, rb, store.read_accumulator(ledger), sink=chunks.append, chunk_rows=chunk_rows)
     assert sum(c.height for c in chunks) == claims.height
-    for chunk in chunks:
-        assert "run_start" in chunk.columns
-        assert by_keys(chunk_last_claims(chunk)).equals(by_keys(last_claims(chunk)))
-    if chunks:
-        together = by_keys(combine_last([chunk_last_claims(c) for c in chunks]))
-        assert together.equals(by_keys(last_claims(pl.concat(chunks, how="diagonal_relaxed"))))
+    settled = by_keys(last_claims(pl.concat(chunks, how="diagonal_relaxed"))) if chunks else None
+    # person-years the run settled a claim of: the same last claim; those it only reversed: none
+    with_claim = s.changed.filter(pl.col("last_setl_id").is_not_null())
+    assert by_keys(with_claim).equals(settled if settled is not None else by_keys(with_claim.clear()))
+    only_reversed = s.changed.filter(pl.col("last_setl_id").is_null()).select(store.KEYS)
+    reversed_keys = originals.select(store.KEYS).unique()
+    assert only_reversed.join(reversed_keys, on=store.KEYS, how="anti").height == 0

@@ -196,4 +196,8 @@ def per_claim_rounding(rs: RuleSet) -> bool:
 
 
 def closing_balances(ledger: pl.LazyFrame, rs: RuleSet) -> pl.LazyFrame:
-    return last_in_run(ledger, KEYS, accumulator_columns(rs))
+    """Each person-year's running totals after its last entry (in settlement order), and the
+    last claim settled of it (``LAST_COLUMNS``: that entry's, null when it is a reversal — they
+    sort first within a person-year, so only reversals of it were settled)."""
+    claim = ~pl.col("is_reversal")
+    return last_in_run(ledger, KEYS, [*accumulator_columns(rs), *[pl.when(claim).then(pl.col(c)).alias(a) for a, c in LAST_COLUMNS.items()]])

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Callable
 import polars as pl
 
 from ..audit.compare import Comparison
-from ..engine import KEYS
 from ..io import ReadOptions, read_claims
 from ..output import DEFAULT as DEFAULT_PEOPLE
 from ..output import TMP_MARK, PeopleFiles
@@ -44,19 +43,16 @@ from ..rules import RuleBook, load_rulebook
 from ..schema import empty_rejects
 from ..settle import InvariantError, Settlement, empty_ledger, lean, ledger_schema
 from ..store import (
-    LAST_COLUMNS,
     Ledger,
     PartWriter,
     PreparedPart,
     RunPlan,
-    last_claims,
     late_flag,
     next_accumulator,
     split_already_settled,
     stamp,
     utc_now,
     write_new,
-    ytd_columns,
 )
 from ..summary import SummaryAccumulator
 from .dataframe import by_person, canonical_claims, with_openings_and_roster
@@ -97,7 +93,7 @@ def _plan_task(book: RuleBook, layout: Layout, staging: str):
         if settlement.rejects.height:
             write_new(out / f"rejects-{pid:05d}.parquet", settlement.rejects.write_parquet)
         if ledger.height:
-            closing = settlement.changed.join(last_claims(ledger), on=KEYS, how="left")
+            closing = settlement.changed  # (with each person-year's last settled claim)
             write_new(out / f"closing-{pid:05d}.parquet", closing.write_parquet)
             totals = SummaryAccumulator()
             totals.add(ledger)
@@ -252,9 +248,7 @@ def plan_settle_spark(lg: Ledger, claims: pl.DataFrame, book: RuleBook, spark: "
         new_acc = None
         run_closing = closing if closing is not None else pl.DataFrame(schema={"psn_no": pl.String, "year": pl.Int32})
         if parts:
-            # the run's last claim per person-year, as last_claims gives it (each partition joined it to its closing)
-            last = run_closing.select(*KEYS, *LAST_COLUMNS)
-            new_acc = next_accumulator(acc, run_closing.select(KEYS + ytd_columns(run_closing)), last)
+            new_acc = next_accumulator(acc, run_closing)
         run_rejects = pl.concat([already, rejects.cast(empty_rejects().schema)]) if rejects is not None else already
         settlement = Settlement(ledger=empty_ledger(), rejects=run_rejects, changed=run_closing)
         plan = RunPlan(run=run, kind="settle", parts=parts, rejects=run_rejects, accumulator=new_acc, settlement=settlement,

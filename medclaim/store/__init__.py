@@ -74,8 +74,6 @@ from .read import (  # noqa: F401
 )
 from .accumulator import (  # noqa: F401
     accumulator_from_entries,
-    combine_last,
-    chunk_last_claims,
     last_claims,
     late_flag,
     next_accumulator,

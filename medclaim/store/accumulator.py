@@ -35,22 +35,6 @@ def last_claims(entries: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def chunk_last_claims(chunk: pl.DataFrame) -> pl.DataFrame:
-    """``last_claims`` of a chunk in the engine's settlement order (``run_start`` marks each
-    person-year's first claim), without sorting: a person-year's last settled claim is its last
-    row — reversals sort first within a person-year, so a last row that is a reversal means the
-    chunk settled no claim of it."""
-    if "run_start" not in chunk.columns:
-        return last_claims(chunk)
-    last_row = pl.col("run_start").shift(-1, fill_value=True)
-    return (
-        chunk.lazy().filter(last_row & ~pl.col("is_reversal"))
-        .select(KEYS + list(LAST_COLUMNS.values()))
-        .rename({c: a for a, c in LAST_COLUMNS.items()})
-        .collect()
-    )
-
-
 def accumulator_from_entries(entries: pl.LazyFrame) -> pl.DataFrame:
     """Rebuild the accumulator from the ledger: each person-year's running totals after its last
     entry (by ``entry_no``) and its last settled claim."""
@@ -61,36 +45,66 @@ def accumulator_from_entries(entries: pl.LazyFrame) -> pl.DataFrame:
     return in_person_order([closing.lazy().join(last_claims(entries).lazy(), on=KEYS, how="left")], ytd)
 
 
-def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame, run_last: pl.DataFrame) -> pl.DataFrame:
+def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame) -> pl.DataFrame:
     """The accumulator after a run.  A person-year the run settled nothing of keeps its row as it
     was; one it did takes its running totals from ``changed`` (``Settlement.changed``) and, as its
-    last settled claim, the later of the old one and the run's (``run_last``: ``last_claims`` of
-    the run's entries, or of each chunk, combined).
+    last settled claim, the later of the old one and the run's (``changed``'s ``LAST_COLUMNS``;
+    null where the run settled only reversals of it).
 
-    Only the run's person-years are joined: a month touches a part of a large ledger's
-    person-years, and the others are carried over in one pass."""
+    No join: the old rows and the run's are sorted together by person hash, year and source
+    (the run's after the old), so a person-year's old row, if any, comes just before its new
+    one — which replaces it.  The result is in person-hash order (``in_person_order``)."""
     last = list(LAST_COLUMNS)
     ytd = sorted(set(ytd_columns(changed)) | set(ytd_columns(old) if old is not None else []))
-    has_last = old is not None and "last_enddate" in old.columns
-    no_last = [pl.lit(None, dtype=t).alias(a) for a, t in zip(last, (pl.Date, pl.Date, pl.String))]  # (an old accumulator without them)
-    run_cols = [f"{a}__run" for a in last]
-    touched = changed.lazy().select(KEYS + ytd_columns(changed))
-    if has_last:
-        touched = touched.join(old.lazy().select(KEYS + last), on=KEYS, how="left")
-    else:
-        touched = touched.with_columns(no_last)
-    take_run = pl.col(run_cols[0]).is_not_null() & (pl.col(last[0]).is_null() | sorts_before(last, run_cols))
-    touched = (
-        touched.join(run_last.lazy().rename({a: r for a, r in zip(last, run_cols)}), on=KEYS, how="left")
-        .with_columns([pl.when(take_run).then(pl.col(r)).otherwise(pl.col(a)).alias(a) for a, r in zip(last, run_cols)])
-        .drop(run_cols)
-    )
-    kept = None
+    columns = KEYS + ytd + last
+    frames = [changed.lazy().with_columns(_run=pl.lit(True))]
     if old is not None and old.height:
-        kept = old.lazy().join(changed.lazy().select(KEYS), on=KEYS, how="anti")
-        if not has_last:
-            kept = kept.with_columns(no_last)
-    return in_person_order([f for f in (kept, touched) if f is not None], ytd)
+        frames.insert(0, old.lazy().with_columns(_run=pl.lit(False)))
+    both = (
+        pl.concat(frames, how="diagonal_relaxed")
+        .with_columns(*[pl.lit(None, dtype=t).alias(a) for a, t in LAST_TYPES.items() if a not in _names(frames)])
+        .with_columns(_psn=person_hash(pl.col("psn_no")))
+    )
+    merged = _replace_old_rows(both.sort("_psn", "year", "_run"), last)
+    if merged.select(_collision()).item():  # two people share a hash: sort on the id itself
+        merged = _replace_old_rows(both.sort("_psn", "psn_no", "year", "_run"), last)
+    return merged.select([pl.col(c).fill_null(0) if c in ytd else pl.col(c) for c in columns])
+
+
+#: The types of ``LAST_COLUMNS`` (for an old accumulator or a run that lacks them).
+LAST_TYPES = {"last_enddate": pl.Date, "last_begndate": pl.Date, "last_setl_id": pl.String}
+
+
+def _names(frames: list[pl.LazyFrame]) -> set[str]:
+    return set().union(*(f.collect_schema().names() for f in frames))
+
+
+def _same_person_year(shift: int) -> pl.Expr:
+    return ((pl.col("psn_no") == pl.col("psn_no").shift(shift)) & (pl.col("year") == pl.col("year").shift(shift))).fill_null(False)
+
+
+def _collision() -> pl.Expr:
+    """Rows of two people with the same hash next to each other (the order is then not by person)."""
+    return ((pl.col("_psn") == pl.col("_psn").shift(1)) & (pl.col("psn_no") != pl.col("psn_no").shift(1))).any()
+
+
+def _replace_old_rows(ordered: pl.LazyFrame, last: list[str]) -> pl.DataFrame:
+    """Rows sorted by person, year and source: an old row followed by its person-year's new row is
+    dropped; the new row keeps the old last claim unless its own is later."""
+    run_last = last
+    old_last = [f"{a}__old" for a in last]
+    after_old = pl.col("_run") & _same_person_year(1)
+    take_run = pl.col(run_last[0]).is_not_null() & (pl.col(old_last[0]).is_null() | sorts_before(old_last, run_last))
+    return (
+        ordered.with_columns(
+            [pl.when(after_old).then(pl.col(a).shift(1)).alias(o) for a, o in zip(last, old_last)],
+            _replaced=~pl.col("_run") & _same_person_year(-1),
+        )
+        .with_columns([pl.when(take_run).then(pl.col(a)).otherwise(pl.when(after_old).then(pl.col(o)).otherwise(pl.col(a))).alias(a)
+                       for a, o in zip(last, old_last)])
+        .filter(~pl.col("_replaced"))
+        .collect()
+    )
 
 
 def in_person_order(frames: list[pl.LazyFrame], ytd: list[str]) -> pl.DataFrame:
@@ -104,16 +118,6 @@ def in_person_order(frames: list[pl.LazyFrame], ytd: list[str]) -> pl.DataFrame:
         .sort(person_hash(pl.col("psn_no")), "year")
         .collect()
     )
-
-
-def combine_last(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """One row per person-year from several ``last_claims`` results (chunks, rule-set periods)."""
-    if len(parts) == 1:
-        return parts[0]
-    both = pl.concat(parts, how="vertical_relaxed")
-    if not both.select(KEYS).is_duplicated().any():  # chunks of one period hold whole person-years
-        return both
-    return last_claims(both.rename({a: c for a, c in LAST_COLUMNS.items()}).with_columns(is_reversal=pl.lit(False)))
 
 
 def late_flag(ledger: pl.DataFrame, acc: pl.DataFrame | None) -> pl.DataFrame:

@@ -22,7 +22,7 @@ from ..io.spill import SpilledClaims
 from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, settle_claims, take
 from ..status import Exit
 
-from .accumulator import chunk_last_claims, combine_last, last_claims, late_flag, next_accumulator, ytd_columns
+from .accumulator import late_flag, next_accumulator, ytd_columns
 from .layout import ENTRY_COLUMNS, LAST_COLUMNS, FileRef, Head, PARTS, REVERSED_AMOUNTS, ReversalError, accumulator_name, part_name, sha256_file
 from .read import part_paths, parts_holding, read_accumulator
 
@@ -285,7 +285,6 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     # the join that opens them (``engine.join_openings``)
     openings = acc.select(KEYS + ytd_columns(acc) + [c for c in LAST_COLUMNS if c in acc.columns]) if acc is not None else None
     writer = PartWriter(root, run, ledger_schema(book)) if write_part else EntryCounter()
-    lasts: list[pl.DataFrame] = []
     late = {"n": 0, "examples": []}
 
     def sink(chunk: pl.DataFrame) -> None:
@@ -293,7 +292,6 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
             chunk = late_flag(chunk, acc)
         chunk = stamp(chunk, run, head.entries + writer_rows())
         writer.write(lean(chunk))  # the engine's working figures go to on_chunk (audit), not to the ledger
-        lasts.append(chunk_last_claims(chunk))
         flagged = chunk.filter(pl.col("late"))
         late["n"] += flagged.height
         late["examples"] += flagged["setl_id"].head(5 - len(late["examples"])).to_list()
@@ -324,7 +322,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         writer.abort()
         raise
     # worked out, written and hashed in a second thread while the part is hashed (``Ledger.prepare``)
-    new_acc = (lambda: next_accumulator(acc, settlement.changed, combine_last(lasts))) if part is not None else None
+    new_acc = (lambda: next_accumulator(acc, settlement.changed)) if part is not None else None
     return RunPlan(
         run=run,
         kind="settle",
@@ -419,7 +417,7 @@ def plan_reverse(root: Path, head: Head, setl_ids: list[str], book: RuleBook, re
             Exit.INVALID_RULES,
         )
     ledger = stamp(lean(settlement.ledger).with_columns(late=pl.lit(False)), run, head.entries)
-    new_acc = next_accumulator(acc, settlement.changed, last_claims(ledger))
+    new_acc = next_accumulator(acc, settlement.changed)
     return RunPlan(
         run=run,
         kind="reverse",
