@@ -34,13 +34,18 @@ BY = ["benefit_class", "tier"]
 class SummaryAccumulator:
     """Summary figures gathered chunk by chunk, so a run never needs its whole ledger in memory.
 
-    Sums are added up per (class, tier); people are counted from the distinct person-years seen.
+    Sums are added up per (class, tier); people are counted from the distinct person-years seen:
+    one row per person-year of each chunk (``_person_years``).  The engine's chunks of one rule
+    set hold whole person-years, so while every chunk came from one rule set, no person-year is
+    in two of them and the rows are simply counted; a person-year of two periods is counted once.
     """
 
     def __init__(self) -> None:
         self.groups: list[pl.DataFrame] = []
         self.people: list[pl.DataFrame] = []
         self.counted: dict[str, int] = {"people": 0, **{f: 0 for f in FLAGS.values()}}  # from ``merge_partial``
+        self.rulesets: set[str] = set()
+        self.ordered = True  # every chunk came in settlement order (each person-year's rows together)
 
     def partial(self) -> tuple[pl.DataFrame | None, dict[str, int]]:
         """What this accumulator saw, reduced for ``merge_partial`` into another: the sums per
@@ -68,7 +73,13 @@ class SummaryAccumulator:
         self.merge_partial(groups, counts)
 
     def _people(self) -> pl.DataFrame | None:
-        return pl.concat(self.people, how="diagonal").group_by("psn_no", "year").agg(pl.all().any()) if self.people else None
+        """One row per person-year seen, with whether it reached each flag."""
+        if not self.people:
+            return None
+        people = pl.concat(self.people, how="diagonal")
+        if self.ordered and len(self.rulesets) <= 1:  # no person-year in two chunks
+            return people
+        return people.group_by("psn_no", "year").agg(pl.all().any())
 
     def add(self, ledger: pl.DataFrame) -> None:
         if ledger.height == 0:
@@ -78,8 +89,11 @@ class SummaryAccumulator:
                 pl.len().alias("claims"), pl.col("not_covered").sum().alias("not_covered"), *[pl.col(c).sum() for c in AMOUNTS]
             )
         )
-        flags = [pl.col(f).any().alias(f) for f in FLAGS.values() if f in ledger.columns]
-        self.people.append(ledger.group_by("psn_no", "year").agg(flags))
+        self.people.append(_person_years(ledger))
+        if "run_start" not in ledger.columns or "ruleset_id" not in ledger.columns:
+            self.ordered = False
+        else:
+            self.rulesets.update(ledger.get_column("ruleset_id").unique().to_list())
 
     def result(self, rejects: pl.DataFrame, rows_read: int, rules: list[str], unverified: int,
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -117,6 +131,30 @@ class SummaryAccumulator:
         }
         summary.update(extra or {})
         return summary
+
+
+def _person_years(ledger: pl.DataFrame) -> pl.DataFrame:
+    """psn_no, year and, per flag, whether any of its claims reached it — one row per person-year.
+
+    In settlement order (``run_start`` marks each person-year's first row) the rows are read off
+    the first rows, and only the flagged rows are grouped (by their person-year's number in the
+    chunk); otherwise a group-by on the person id."""
+    flags = [f for f in FLAGS.values() if f in ledger.columns]
+    if "run_start" not in ledger.columns:
+        return ledger.group_by("psn_no", "year").agg(pl.col(f).any() for f in flags)
+    number = pl.col("run_start").cum_sum().alias("_py")
+    if not flags:
+        return ledger.filter("run_start").select("psn_no", "year")
+    firsts = ledger.lazy().filter("run_start").select("psn_no", "year").with_row_index("_py", offset=1)
+    flagged = (
+        ledger.lazy().select(number, *flags).filter(pl.any_horizontal(flags))
+        .group_by("_py").agg(pl.col(f).any() for f in flags)
+    )
+    return (
+        firsts.join(flagged, on="_py", how="left", maintain_order="left")
+        .select("psn_no", "year", *[pl.col(f).fill_null(False) for f in flags])
+        .collect()
+    )
 
 
 def build_summary(
