@@ -169,6 +169,7 @@ def settle_claims(
     sink: Callable[[pl.DataFrame], None] | None = None,
     chunk_rows: int | None = None,
     roster: Roster | None = None,
+    settled: Callable[[Settlement], None] | None = None,
 ) -> Settlement:
     """Settle every claim with the rule set in force for it, continuing from ``openings``.
 
@@ -178,12 +179,17 @@ def settle_claims(
     (e.g. to be written) instead of being collected into ``Settlement.ledger``.  With ``roster``
     (the enrollment roster), identity, benefit start and end of coverage come from it
     (``medclaim.roster.apply_roster``) and a person not on it is rejected as ``not_enrolled``.
+    ``settled`` is given the settlement as soon as the engine is done, while the sink may still be
+    writing the last chunks (a ledger run starts its next accumulator then).
     """
     claims = take(claims)
     if isinstance(claims, SpilledClaims):
         return settle_buckets(claims, book, openings, sink, chunk_rows, roster)
     with background(sink) as sink:  # the sink writes chunk k while the engine settles chunk k + 1
-        return _settle_claims(claims, book, openings, sink, chunk_rows, roster)
+        settlement = _settle_claims(claims, book, openings, sink, chunk_rows, roster)
+        if settled is not None:
+            settled(settlement)
+        return settlement
 
 
 def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None, sink: Callable[[pl.DataFrame], None] | None,

@@ -301,6 +301,14 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     def writer_rows() -> int:
         return writer.rows
 
+    ahead: list[PreparedAccumulator] = []
+
+    def start_accumulator(settlement: Settlement) -> None:
+        # merged and written while the sink still writes the last chunks (``Ledger.prepare`` would
+        # start it once the part is closed)
+        if write_part and settlement.changed.height:
+            ahead.append(PreparedAccumulator(root, head.generation + 1, lambda: next_accumulator(acc, settlement.changed)))
+
     try:
         if isinstance(claims, SpilledClaims):  # bucket by bucket, each set aside against the ledger on its own
             counts = dict.fromkeys(("already_settled", "resettled", "reversals"), 0)
@@ -316,11 +324,17 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         else:
             fresh, rejects, counts = split_already_settled(root, head, claims)
             del claims
-            settlement = settle_claims(Handover(fresh), book, openings, sink=sink, roster=roster)
+            settlement = settle_claims(Handover(fresh), book, openings, sink=sink, roster=roster, settled=start_accumulator)
         part = writer.close()
     except BaseException:
         writer.abort()
+        for prepared in ahead:
+            prepared.discard()
         raise
+    if part is None:  # nothing written: the ledger keeps its accumulator
+        for prepared in ahead:
+            prepared.discard()
+        ahead.clear()
     # worked out, written and hashed in a second thread while the part is hashed (``Ledger.prepare``)
     new_acc = (lambda: next_accumulator(acc, settlement.changed)) if part is not None else None
     return RunPlan(
@@ -332,6 +346,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         settlement=settlement,
         counts=counts | {"late_claims": late["n"]},
         late_examples=late["examples"],
+        prepared_accumulator=ahead[0] if ahead else None,
     )
 
 
