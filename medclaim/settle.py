@@ -297,7 +297,7 @@ def _settle_buckets(spilled, book, openings, own_openings, sink, chunk_rows, ros
     # (a bucket is not read ahead: two buckets in memory would be twice the budget the spill
     # threshold sets, and on two cores the engine and the ledger writer already use both)
     for bucket in range(spilled.buckets):
-        claims = spilled.read(bucket)
+        claims = spilled.take(bucket)
         if screen is not None:
             claims, screened = screen(claims)
             rejects.append(screened)

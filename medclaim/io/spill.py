@@ -22,8 +22,8 @@ memory (a held share keeps its batch's text buffers, so the memory held is about
 estimate ``BUFFER_BYTES`` bounds).  lz4 stays: uncompressed buckets are 3.5× the disk (21 GB
 at 100M claims) for about 1 s less CPU per 10M claims, zstd-1 half the disk for more CPU.
 
-The scratch directory is removed when the run ends, whether it succeeded or failed (a refused
-write included).
+Each bucket file is removed as soon as settlement has read it (``SpilledClaims.take``), and the
+scratch directory when the run ends, whether it succeeded or failed (a refused write included).
 """
 
 from __future__ import annotations
@@ -134,11 +134,15 @@ class SpilledClaims:
     def bucket_expr(self) -> pl.Expr:
         return bucket_of(pl.col("psn_no"), self.bits)
 
-    def read(self, bucket: int) -> pl.DataFrame:
+    def take(self, bucket: int) -> pl.DataFrame:
+        """The claims of ``bucket``, read once: its file is removed as it is read, so the disk
+        space and the page cache the spill took are given back bucket by bucket while the run
+        writes its ledger (100M claims spill about 6 GB)."""
         path = self.files[bucket]
         if not path.exists():
             return pl.DataFrame(schema=self.schema)
         stored = pl.read_ipc(path, memory_map=False)
+        path.unlink()
         names = pl.Series("source_file", self.sources, pl.String)
 
         def column(c: str, t: pl.DataType) -> pl.Expr | pl.Series:
