@@ -170,6 +170,7 @@ def settle_claims(
     chunk_rows: int | None = None,
     roster: Roster | None = None,
     settled: Callable[[Settlement], None] | None = None,
+    closed: Callable[[pl.DataFrame], None] | None = None,
 ) -> Settlement:
     """Settle every claim with the rule set in force for it, continuing from ``openings``.
 
@@ -180,20 +181,21 @@ def settle_claims(
     (the enrollment roster), identity, benefit start and end of coverage come from it
     (``medclaim.roster.apply_roster``) and a person not on it is rejected as ``not_enrolled``.
     ``settled`` is given the settlement as soon as the engine is done, while the sink may still be
-    writing the last chunks (a ledger run starts its next accumulator then).
+    writing the last chunks (a ledger run starts its next accumulator then).  ``closed`` is given
+    each chunk's closing balances (with its last claims) as it is settled, in settlement order.
     """
     claims = take(claims)
     if isinstance(claims, SpilledClaims):
         return settle_buckets(claims, book, openings, sink, chunk_rows, roster)
     with background(sink) as sink:  # the sink writes chunk k while the engine settles chunk k + 1
-        settlement = _settle_claims(claims, book, openings, sink, chunk_rows, roster)
+        settlement = _settle_claims(claims, book, openings, sink, chunk_rows, roster, closed)
         if settled is not None:
             settled(settlement)
         return settlement
 
 
 def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None, sink: Callable[[pl.DataFrame], None] | None,
-                   chunk_rows: int | None, roster: Roster | None) -> Settlement:
+                   chunk_rows: int | None, roster: Roster | None, closed: Callable[[pl.DataFrame], None] | None = None) -> Settlement:
     if openings is not None and openings.height and openings.select(pl.struct(KEYS).is_duplicated().any()).item():
         raise ValueError("opening balances hold the same person-year twice — rebuild the accumulator (medclaim ledger rebuild)")
     claims = claims.with_columns(period=period_index(book))
@@ -244,6 +246,8 @@ def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame 
         for ledger in chunks:
             check_invariants(ledger)
             period_closings.append(engine.closing_balances(ledger.lazy(), rs).collect())
+            if closed is not None:
+                closed(period_closings[-1])
             if sink is not None:
                 sink(ledger)
             else:

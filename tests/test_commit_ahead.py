@@ -45,8 +45,11 @@ def test_a_failure_ahead_of_the_commit_leaves_the_ledger_as_it_was(tmp_path, mon
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    target = "medclaim.store.runs.next_accumulator" if fails == "next_accumulator" else "medclaim.ledger_check.entry_totals"
-    monkeypatch.setattr(target, broken)
+    # (the accumulator is merged chunk by chunk as the run settles, else whole at the end)
+    targets = ["medclaim.store.runs.next_accumulator", "medclaim.store.acc_stream.next_accumulator"] \
+        if fails == "next_accumulator" else ["medclaim.ledger_check.entry_totals"]
+    for target in targets:
+        monkeypatch.setattr(target, broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         append_claims(tmp_path, claims_frame(month(2)), rb)
     assert files(tmp_path) == before  # no part renamed into place, no temporary file left

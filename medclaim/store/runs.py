@@ -22,6 +22,7 @@ from ..io.spill import SpilledClaims
 from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, settle_claims, take
 from ..status import Exit
 
+from .acc_stream import AccumulatorStream
 from .accumulator import late_flag, next_accumulator, ytd_columns
 from .layout import ENTRY_COLUMNS, LAST_COLUMNS, FileRef, Head, PARTS, REVERSED_AMOUNTS, ReversalError, accumulator_name, part_name, sha256_file
 from .read import part_paths, parts_holding, read_accumulator
@@ -76,17 +77,22 @@ class PreparedAccumulator(PreparedPart):
     """A run's new accumulator (``acc``: the frame, or a function that returns it), worked out,
     written and sealed under a temporary name in a second thread while the run is summarised and
     its part sealed; ``Ledger.commit`` renames it into place.  (Merging and writing it was a sixth
-    of a month's run against a large ledger.)"""
+    of a month's run against a large ledger.)  With ``stream`` (``AccumulatorStream``, writing to
+    the same temporary file while the run settled), only its rest is written, unless it gave up."""
 
-    def __init__(self, root: Path, generation: int, acc: pl.DataFrame | Callable[[], pl.DataFrame]):
+    def __init__(self, root: Path, generation: int, acc: pl.DataFrame | Callable[[], pl.DataFrame],
+                 stream: AccumulatorStream | None = None):
         file = accumulator_name(generation)
         super().__init__(file, atomic_path(root / file), rows=0)
-        self._sealing = soon(self._write, acc, name="medclaim-accumulator")
+        self._sealing = soon(self._write, acc, stream, name="medclaim-accumulator")
 
-    def _write(self, acc: pl.DataFrame | Callable[[], pl.DataFrame]) -> FileRef:
-        acc = acc() if callable(acc) else acc
-        write_frame(acc, self.tmp)
-        return synced_ref(self.file, self.tmp, acc.height)
+    def _write(self, acc: pl.DataFrame | Callable[[], pl.DataFrame], stream: AccumulatorStream | None) -> FileRef:
+        rows = stream.finish() if stream is not None else None
+        if rows is None:
+            acc = acc() if callable(acc) else acc
+            write_frame(acc, self.tmp)
+            rows = acc.height
+        return synced_ref(self.file, self.tmp, rows)
 
 
 def synced_ref(file: str, tmp: Path, rows: int, totals: dict[str, int] | None = None) -> FileRef:
@@ -302,12 +308,15 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         return writer.rows
 
     ahead: list[PreparedAccumulator] = []
+    # the next accumulator, written chunk by chunk as the run settles (``store.acc_stream``)
+    stream = AccumulatorStream(atomic_path(root / accumulator_name(head.generation + 1)), acc) \
+        if write_part and not isinstance(claims, SpilledClaims) else None
 
     def start_accumulator(settlement: Settlement) -> None:
-        # merged and written while the sink still writes the last chunks (``Ledger.prepare`` would
-        # start it once the part is closed)
+        # the rest merged and written while the sink still writes the last chunks (``Ledger.prepare``
+        # would start it once the part is closed)
         if write_part and settlement.changed.height:
-            ahead.append(PreparedAccumulator(root, head.generation + 1, lambda: next_accumulator(acc, settlement.changed)))
+            ahead.append(PreparedAccumulator(root, head.generation + 1, lambda: next_accumulator(acc, settlement.changed), stream))
 
     try:
         if isinstance(claims, SpilledClaims):  # bucket by bucket, each set aside against the ledger on its own
@@ -324,16 +333,15 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         else:
             fresh, rejects, counts = split_already_settled(root, head, claims)
             del claims
-            settlement = settle_claims(Handover(fresh), book, openings, sink=sink, roster=roster, settled=start_accumulator)
+            settlement = settle_claims(Handover(fresh), book, openings, sink=sink, roster=roster, settled=start_accumulator,
+                                       closed=stream.add if stream is not None else None)
         part = writer.close()
     except BaseException:
         writer.abort()
-        for prepared in ahead:
-            prepared.discard()
+        _drop(ahead, stream)
         raise
     if part is None:  # nothing written: the ledger keeps its accumulator
-        for prepared in ahead:
-            prepared.discard()
+        _drop(ahead, stream)
         ahead.clear()
     # worked out, written and hashed in a second thread while the part is hashed (``Ledger.prepare``)
     new_acc = (lambda: next_accumulator(acc, settlement.changed)) if part is not None else None
@@ -348,6 +356,14 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
         late_examples=late["examples"],
         prepared_accumulator=ahead[0] if ahead else None,
     )
+
+
+def _drop(ahead: list[PreparedAccumulator], stream: AccumulatorStream | None) -> None:
+    """Remove the accumulator a failed (or empty) run started writing."""
+    for prepared in ahead:
+        prepared.discard()  # (it owns the stream once started)
+    if not ahead and stream is not None:
+        stream.abort()
 
 
 def reversal_claims(originals: pl.DataFrame, reason: str | None) -> pl.DataFrame:
