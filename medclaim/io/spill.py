@@ -17,10 +17,11 @@ writing each share as its own record batch made a 100M-claim run write and read 
 tiny record batches.  So the shares are held per bucket and written together, as one record
 batch, when the bucket has ``FLUSH_ROWS`` claims or when all held claims pass ``BUFFER_BYTES``
 (the bucket holding most goes first), and at the end.  Measured on 10M claims in 64 buckets
-(bench/README.md, "Issue 12, spill"): 3–4 % less CPU for the whole run, 60–70 MiB more peak
-memory (a held share keeps its batch's text buffers, so the memory held is about twice the
-estimate ``BUFFER_BYTES`` bounds).  lz4 stays: uncompressed buckets are 3.5× the disk (21 GB
-at 100M claims) for about 1 s less CPU per 10M claims, zstd-1 half the disk for more CPU.
+(bench/README.md, "Issue 12, spill"): 1–3 % less CPU for the whole run (within the noise of a
+shared machine), no more peak memory.  The budget is small because a held share keeps its
+batch's text buffers: the memory held is 2–3× the estimate ``BUFFER_BYTES`` bounds (128 MiB
+cost 320 MiB of peak).  lz4 stays: uncompressed buckets are 3.5× the disk (21 GB at 100M
+claims) for 1–2 s less CPU per 10M claims, zstd-1 half the disk for more CPU.
 
 Each bucket file is removed as soon as settlement has read it (``SpilledClaims.take``), and the
 scratch directory when the run ends, whether it succeeded or failed (a refused write included).
@@ -51,7 +52,7 @@ _COMPRESSION = "lz4"
 #: The table index a bucket file holds instead of each row's source_file.
 _FILE = "_file"
 #: Claims held back from the bucket files at most, all buckets together, in bytes as estimated
-#: from their batches' sizes (see the module docstring: about half what they really hold).
+#: from their batches' sizes (see the module docstring: a half to a third of what they hold).
 BUFFER_BYTES = 32 << 20
 #: A bucket's held claims are written once they reach this many (one record batch).
 FLUSH_ROWS = 65_536
