@@ -19,6 +19,7 @@ from .io.spill import SpilledClaims, rows_from_env
 from .roster import Roster, apply_roster
 from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
+from .balances import after_period, later_openings, merge_balances
 from .overlap import background, in_order, then
 from .person import ByPerson
 
@@ -440,42 +441,6 @@ def label(ledger: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
         ruleset_version=pl.lit(rs.ruleset.version),
     ).drop("cls", "ident", "psn_key", "psn_hash_collision", "unmapped_column", "period", "run_first",
            *[c for c in ledger.columns if c.startswith("open_")], strict=False)
-
-
-def merge_balances(old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
-    """Running totals after a run: the new closing figures replace the old for the same person-year."""
-    if old is None or old.height == 0:
-        return new
-    kept = old.join(new.select(KEYS), on=KEYS, how="anti")
-    return pl.concat([kept, new], how="diagonal_relaxed").fill_null(0)
-
-
-def after_period(changed: pl.DataFrame | None, closing: pl.DataFrame) -> pl.DataFrame:
-    """What the run changed after one more period: its closing running totals replace the earlier
-    periods' of the same person-year, and so does its last settled claim, unless it settled only
-    reversals of it (null there: the earlier period's stays)."""
-    if changed is None or changed.height == 0:
-        return closing
-    merged = merge_balances(changed, closing)
-    last = [c for c in engine.LAST_COLUMNS if c in closing.columns and c in changed.columns]
-    if not last:
-        return merged
-    earlier = changed.select(KEYS + [pl.col(c).alias(f"{c}__earlier") for c in last])
-    return merged.join(earlier, on=KEYS, how="left").with_columns(
-        # (the three columns name one claim: all from the later period's, or all from the earlier)
-        [pl.when(pl.col(last[0]).is_null()).then(pl.col(f"{c}__earlier")).otherwise(pl.col(c)).alias(c) for c in last]
-    ).drop([f"{c}__earlier" for c in last])
-
-
-def later_openings(openings: pl.DataFrame | None, changed: pl.DataFrame) -> pl.DataFrame:
-    """What a later period of the same run opens from: the running totals the earlier periods
-    left, and, for late flags, each person-year's last claim settled before the run (the
-    ledger's: a claim of this run is never late against another claim of this run)."""
-    changed = changed.drop(engine.LAST_COLUMNS, strict=False)  # (this run's own: never a late flag's measure)
-    last = [c for c in engine.LAST_COLUMNS if openings is not None and c in openings.columns]
-    if not last:
-        return merge_balances(openings, changed)
-    return merge_balances(openings.drop(last), changed).join(openings.select(KEYS + last), on=KEYS, how="left")
 
 
 def empty_ledger() -> pl.DataFrame:

@@ -20,7 +20,8 @@ from helpers import book, claim, claims_frame
 from medclaim import store
 from medclaim.person import person_hash
 from medclaim.pipeline import append_claims
-from medclaim.settle import after_period, settle_claims
+from medclaim.balances import after_period
+from medclaim.settle import settle_claims
 from medclaim.store.accumulator import last_claims, next_accumulator
 
 D = dt.date

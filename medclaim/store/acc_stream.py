@@ -36,7 +36,7 @@ class AccumulatorStream:
 
     def __init__(self, tmp: Path, old: pl.DataFrame | None):
         self.tmp = tmp
-        self.old = old if old is not None else None
+        self.old = old
         self.hashes = person_hash(old.get_column("psn_no")) if old is not None else pl.Series(dtype=pl.UInt64)
         self.ok = old is None or self.hashes.is_sorted()  # (an accumulator of an older version may not be)
         self.pos = 0  # old rows before this are written
@@ -103,9 +103,8 @@ class AccumulatorStream:
             self.ok = False
         if self.ok:
             end = self.old.height if self.old is not None else 0
-            carry = self.carry if self.carry is not None else None
-            if carry is not None or end > self.pos:
-                self._write(carry if carry is not None else pl.DataFrame(schema=self.schema), end)
+            if self.carry is not None or end > self.pos:
+                self._write(self.carry if self.carry is not None else pl.DataFrame(schema=self.schema), end)
         if not self.ok or self.stream is None:
             self.abort()
             return None
