@@ -42,7 +42,7 @@ def accumulator_from_entries(entries: pl.LazyFrame) -> pl.DataFrame:
     frame = entries.select(KEYS + ytd + ["entry_no"]).collect().sort("entry_no")
     closing = frame.group_by(KEYS).agg([pl.col(c).last().fill_null(0) for c in ytd])
     del frame
-    return in_person_order([closing.lazy().join(last_claims(entries).lazy(), on=KEYS, how="left")], ytd)
+    return next_accumulator(None, closing.join(last_claims(entries), on=KEYS, how="left"))
 
 
 def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame) -> pl.DataFrame:
@@ -53,7 +53,9 @@ def next_accumulator(old: pl.DataFrame | None, changed: pl.DataFrame) -> pl.Data
 
     No join: the old rows and the run's are sorted together by person hash, year and source
     (the run's after the old), so a person-year's old row, if any, comes just before its new
-    one — which replaces it.  The result is in person-hash order (``in_person_order``)."""
+    one — which replaces it.  The result is in person-hash order (``person.ByPerson`` then slices
+    it for each chunk instead of gathering); a running total one side lacks (another period's
+    cap) is 0 there."""
     last = list(LAST_COLUMNS)
     ytd = sorted(set(ytd_columns(changed)) | set(ytd_columns(old) if old is not None else []))
     columns = KEYS + ytd + last
@@ -91,10 +93,9 @@ def _collision() -> pl.Expr:
 def _replace_old_rows(ordered: pl.LazyFrame, last: list[str]) -> pl.DataFrame:
     """Rows sorted by person, year and source: an old row followed by its person-year's new row is
     dropped; the new row keeps the old last claim unless its own is later."""
-    run_last = last
     old_last = [f"{a}__old" for a in last]
     after_old = pl.col("_run") & _same_person_year(1)
-    take_run = pl.col(run_last[0]).is_not_null() & (pl.col(old_last[0]).is_null() | sorts_before(old_last, run_last))
+    take_run = pl.col(last[0]).is_not_null() & (pl.col(old_last[0]).is_null() | sorts_before(old_last, last))
     return (
         ordered.with_columns(
             [pl.when(after_old).then(pl.col(a).shift(1)).alias(o) for a, o in zip(last, old_last)],
@@ -103,19 +104,6 @@ def _replace_old_rows(ordered: pl.LazyFrame, last: list[str]) -> pl.DataFrame:
         .with_columns([pl.when(take_run).then(pl.col(a)).otherwise(pl.when(after_old).then(pl.col(o)).otherwise(pl.col(a))).alias(a)
                        for a, o in zip(last, old_last)])
         .filter(~pl.col("_replaced"))
-        .collect()
-    )
-
-
-def in_person_order(frames: list[pl.LazyFrame], ytd: list[str]) -> pl.DataFrame:
-    """Accumulator rows of ``frames`` as one frame in person-hash order (``person.ByPerson`` then
-    slices it for each chunk instead of gathering).  A running total one frame lacks (another
-    period's cap) is 0 there, as in ``merge_balances``."""
-    columns = KEYS + ytd + list(LAST_COLUMNS)
-    return (
-        pl.concat(frames, how="diagonal_relaxed")
-        .select([pl.col(c).fill_null(0) if c in ytd else pl.col(c) for c in columns])
-        .sort(person_hash(pl.col("psn_no")), "year")
         .collect()
     )
 
