@@ -68,9 +68,10 @@ def audit(
       medclaim audit sample_data/dongzhi-2021-03-hospital-d.csv --rules anhui/dongzhi-2021 --out out/audit
 
     Exit status 0 when nothing differs and nothing is flagged, 11 when differences or flags were
-    found, 1 when clean but some rows were rejected; 3 bad rules, 4 unreadable input, 10 when
-    nothing could be audited because no period of the rule set covers the claims' dates (one
-    line names the years and the shipped rule sets that cover them, as settle's does).
+    found, 1 when clean but some rows were rejected; 3 bad rules, 4 unreadable input, 5 when
+    every claim is in the --ledger already (nothing audited: audit a month before settling it),
+    10 when nothing could be audited because no period of the rule set covers the claims' dates
+    (one line names the years and the shipped rule sets that cover them, as settle's does).
     """
     from .audit.run import audit_files, render_plain
     from .output import PeopleFiles

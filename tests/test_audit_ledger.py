@@ -137,6 +137,24 @@ def test_no_rule_period_in_a_ledger_audit_is_status_10_too(ledger, tmp_path):
     assert "nothing audited: the claims end in 2021" in r.stderr and "--rules anhui/dongzhi-2021" in r.stderr
 
 
+def test_a_month_wholly_in_the_ledger_already_is_status_5_as_for_settle(ledger, tmp_path):
+    """S1 is the ledger's own claim: nothing is left to audit, and the run says so (status 5, as a
+    settle run of the same file ends), instead of a clean 'some rows rejected' (1)."""
+    month = extract(tmp_path / "feb-again.csv", S1)
+    settled = cli("settle", month, "--rules", "anhui/dongzhi-2021", "--ledger", ledger, "-q")
+    assert settled.exit_code == Exit.NOTHING_NEW, settled.output
+    for lang, words in (("en", "nothing audited: all 1 claim(s) are settled in ledger"), ("zh", "没有一笔可审核：1 笔结算已全部在台账")):
+        r = cli("audit", month, "--rules", "anhui/dongzhi-2021", "--ledger", ledger, "--out", tmp_path / lang, "--lang", lang, "-q")
+        assert r.exit_code == Exit.NOTHING_NEW, r.output
+        assert words in r.stderr and str(ledger) in r.stderr
+        s = json.loads((tmp_path / lang / "summary.json").read_text(encoding="utf-8"))
+        assert (s["claims_audited"], s["already_settled"]) == (0, 1)
+    # one claim new beside it: audited as usual (S2 differs, status 11)
+    both = extract(tmp_path / "both.csv", S1, S2)
+    r = cli("audit", both, "--rules", "anhui/dongzhi-2021", "--ledger", ledger, "--out", tmp_path / "both", "-q")
+    assert r.exit_code == Exit.AUDIT_FINDINGS, r.output
+
+
 def test_people_the_ledger_does_not_hold_yet_start_their_year_afresh(tmp_path):
     """A ledger of other people: S2 is P1's first admission of the year (500, (8,000 − 500) × 80 %
     = 6,000, as the hospital reported) — nothing differs, and nothing is carried over."""

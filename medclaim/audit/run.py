@@ -163,6 +163,8 @@ def audit_claims(claims: pl.DataFrame | Handover, book: RuleBook, *, ledger_dir:
     found = diffs.height > 0 or flags.height > 0
     if covers_none(chunks.claims, already, rejects):  # nothing audited: as settle, status 10
         status = Exit.NO_RULE_PERIOD
+    elif not chunks.claims and already:  # every claim is in the ledger already: as settle, status 5
+        status = Exit.NOTHING_NEW
     else:
         status = Exit.AUDIT_FINDINGS if found else (Exit.REJECTS if rejects.height else Exit.OK)
     return AuditResult(status=status, summary=summary, differences=diffs, flags=flags, burden=burden, rejects=rejects)
@@ -193,6 +195,10 @@ def audit_files(inputs: list[Path], rules: str, out_dir: Path, *, ledger_dir: Pa
     result.warnings += unverified_warning(book, people.lang)
     if result.status == Exit.NO_RULE_PERIOD:
         result.errors.append(no_rule_line(result.rejects, book, people.lang, words="audit"))
+    elif result.status == Exit.NOTHING_NEW:
+        from ..labels import load_labels
+
+        result.errors.append(load_labels(people.lang)("audit.nothing_new", n=f"{result.summary['already_settled']:,}", ledger=ledger_dir))
     return result
 
 
