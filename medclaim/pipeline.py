@@ -12,19 +12,13 @@ Two ways to run:
 from __future__ import annotations
 
 import dataclasses
-import getpass
-import platform
-import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from . import __version__
 from .io import ReadOptions, read_claims
 from .output import (
     DEFAULT as DEFAULT_PEOPLE,
@@ -47,9 +41,10 @@ from .schema import RejectReason, empty_rejects
 from .io.spill import SpilledClaims, SpillOptions
 from .settle import Settlement, lean, ledger_schema, settle_buckets, settle_claims
 from .status import Exit
-from .store import Ledger, RunPlan, sha256_file, utc_now
+from .store import Ledger, RunPlan, utc_now
 from .audit.compare import Comparison, settle_note
 from .summary import SummaryAccumulator, build_summary, render_plain
+from .manifest import build_manifest, inputs_manifest, rules_manifest
 
 
 @dataclass
@@ -197,90 +192,6 @@ def no_rule_line(rejects: pl.DataFrame, book: RuleBook, lang: str, words: str = 
     kw = {"years": ", ".join(map(str, years)) or "?", "rules": book.name, "periods": periods}
     return (L(f"{words}.no_rule_period", covering="; ".join(covering), **kw) if covering
             else L(f"{words}.no_rule_period_none", **kw))
-
-
-# ------------------------------------------------------------------ manifests
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def rules_manifest(rules: str | Path | None, book: RuleBook) -> dict[str, Any]:
-    return {
-        "spec": None if rules is None else str(rules),
-        "periods": [
-            {
-                "id": rs.id,
-                "version": rs.ruleset.version,
-                "effective": [str(rs.ruleset.effective_from), str(rs.ruleset.effective_to)],
-                "file": str(f),
-                "sha256": sha256_file(f) if Path(f).is_file() else None,
-                "unverified_parameters": len(rs.unverified()),
-            }
-            for rs, f in zip(book.periods, book.files)
-        ],
-    }
-
-
-def inputs_manifest(inputs: list[Path], stats: list[Any] | None = None) -> list[dict[str, Any]]:
-    by_path = {s.path: dataclasses.asdict(s) for s in stats or [] if dataclasses.is_dataclass(s)}
-    out = []
-    for p in inputs:
-        p = Path(p)
-        entry: dict[str, Any] = {"path": str(p), "absolute": str(p.resolve()), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
-        extra = by_path.get(str(p)) or by_path.get(p.name) or {}
-        entry.update({k: v for k, v in extra.items() if k != "path"})
-        out.append(entry)
-    return out
-
-
-def environment() -> dict[str, Any]:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no user name in some containers
-        user = None
-    return {
-        "medclaim": __version__,
-        "python": platform.python_version(),
-        "polars": pl.__version__,
-        "pyarrow": _version("pyarrow"),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "user": user,
-        "argv": list(sys.argv),
-    }
-
-
-def build_manifest(plan: RunPlan, summary: dict[str, Any], started: str, rules: dict[str, Any],
-                   inputs: list[dict[str, Any]], head_before: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    totals = summary["totals_fen"]
-    m = {
-        "schema": "medclaim.run/1",
-        "run": plan.run,
-        "kind": plan.kind,
-        "started_utc": started,
-        "ended_utc": None,  # filled at commit
-        "inputs": inputs,
-        "rules": rules,
-        "counts": {
-            "rows_read": summary["rows_read"],
-            "entries": plan.rows,
-            "claims_settled": summary["claims_settled"],
-            "rows_rejected": summary["rows_rejected"],
-            "people": summary["people_settled"],
-            **plan.counts,
-            "rejects_by_reason": summary["rejects_by_reason"],
-        },
-        "totals_fen": {k: totals[k] for k in ("medfee_sumamt", "inscp_scp_amt", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt")},
-        "ledger_before": head_before,
-        "environment": environment(),
-    }
-    m.update(extra or {})
-    return m
 
 
 # ------------------------------------------------------------------ ledger runs

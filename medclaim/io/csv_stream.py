@@ -2,7 +2,7 @@
 
 A file of at least ``STREAM_BYTES`` (``$MEDCLAIM_CSV_STREAM_BYTES``) is never held whole: its
 encoding is judged and its header found from its first lines (as ``source_csv`` does with the
-whole text), then the text from the header on is decoded block by block (``BLOCK_BYTES``,
+whole text), then the text from the header on is decoded block by block (``csv_text``; ``BLOCK_BYTES``,
 ``$MEDCLAIM_CSV_BLOCK_BYTES``) and cut into records by ``pyarrow.csv.open_csv`` — the same parser
 with the same options as the whole-file read.  Every answer is the same as reading the file
 whole:
@@ -29,7 +29,6 @@ blank — the file is read whole, as a smaller file is.
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,19 +43,17 @@ from medclaim.io.headerrow import SCAN_ROWS, HeaderRow
 from medclaim.io.source_csv import (
     AUTO,
     CONVERT_OPTIONS,
-    INVISIBLE_UTF8,
     MAX_COLUMNS,
     _csv_header,
     _is_utf8,
-    block_end,
     cell_frame,
-    decode_error,
     describe_bad_lines,
     encoding_plan,
     invalid_frame,
     parse_options,
     swallows_records,
 )
+from medclaim.io.csv_text import TextPlan, Utf8Text, utf8_cut
 from medclaim.io.spill import rows_from_env
 from medclaim.io.table import RawTable, TableOptions
 
@@ -68,7 +65,6 @@ STREAM_BYTES_ENV = "MEDCLAIM_CSV_STREAM_BYTES"
 BLOCK_BYTES = 1 << 20
 BLOCK_BYTES_ENV = "MEDCLAIM_CSV_BLOCK_BYTES"
 _HEAD_BYTES = 1 << 20  # read for the header at first (more if its lines are longer)
-_RAW_BYTES = 1 << 20  # bytes of the file read (and decoded) at a time
 _KEPT_ROWS = 20_000  # footer-candidate rows kept aside per pass at most (more: read again when asked)
 _UTF8_BOM = codecs.BOM_UTF8
 _BLANKS = "[\\s\ufeff\u200b]"  # white space, BOM, zero-width space
@@ -80,144 +76,6 @@ def stream_bytes() -> int:
 
 def block_bytes() -> int:
     return rows_from_env(BLOCK_BYTES_ENV, BLOCK_BYTES, "bytes")
-
-
-@dataclass(frozen=True)
-class _Plan:
-    encoding: str  # AUTO: UTF-8, known valid only once a survey has read it all
-    hint: str | None  # advice when the text is not valid in it (None: the GB18030 guess of AUTO)
-    bom: int = 0  # bytes of a UTF-8 BOM skipped (AUTO)
-
-    @property
-    def reported(self) -> str:
-        if self.encoding == AUTO:
-            return "utf-8-sig" if self.bom else "utf-8"
-        return self.encoding
-
-
-class _Text:
-    """The file's text as UTF-8 bytes (BOM removed) from byte ``skip`` of that text on, as a
-    file-like object for ``pyarrow.csv.open_csv``.  UTF-8 files pass through (checked, when
-    ``watch``); others are decoded incrementally.  A decoding failure ends the stream and is kept
-    in ``error``; ``not_utf8`` says an AUTO file turned out not to be UTF-8.  While ``watch``, the
-    facts the whole-file read takes from the whole text are gathered on the way."""
-
-    closed = False
-
-    def __init__(self, path: Path, name: str, plan: _Plan, skip: int, chunk: int, *, watch: bool = False):
-        self._file = open(path, "rb")  # noqa: SIM115 — closed by close()
-        self._name, self._plan, self._chunk, self._watch = name, plan, chunk, watch
-        self._size = path.stat().st_size
-        self._consumed = 0  # raw bytes read
-        self._ended = False
-        self._out = bytearray()  # decoded, not yet handed out
-        self.error: InputFileError | None = None
-        self.not_utf8 = False
-        self.lf = self.bare_cr = self.invisible = False
-        self._pending_cr = False
-        self._tail = b""
-        if plan.encoding == AUTO:
-            self._decoder = None
-            self._carry = b""
-            self._file.seek(plan.bom)
-            self._consumed = plan.bom
-        else:
-            self._decoder = codecs.getincrementaldecoder(plan.encoding)()
-            self._started = False
-        self._skip = skip
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def at_end(self) -> bool:
-        """Everything has been read."""
-        return self._ended and not self._out
-
-    def close(self) -> None:
-        self._file.close()
-        self.closed = True
-
-    def __enter__(self) -> _Text:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _next(self) -> bytes | None:
-        """The next piece of UTF-8 text, or None at the end (or on an error)."""
-        raw = self._file.read(min(self._chunk, _RAW_BYTES))
-        self._consumed += len(raw)
-        final = not raw
-        if self._decoder is None:
-            data = self._carry + raw if self._carry else raw
-            cut = len(data) if final else _utf8_cut(data)
-            data, self._carry = data[:cut], data[cut:]
-            if self._watch and data and not _is_utf8(data):
-                self.not_utf8 = True
-                return None
-            return data if data or not final else None
-        try:
-            text = self._decoder.decode(raw, final)
-        except UnicodeDecodeError as exc:
-            start = self._consumed - len(exc.object) + exc.start
-            self.error = decode_error(self._name, self._plan.encoding, start, self._size, self._plan.hint)
-            return None
-        if not self._started and text:
-            self._started = True
-            if self._plan.hint is not None:  # (the GB18030 guess keeps a leading U+FEFF, as the whole read does)
-                text = text.removeprefix("\ufeff")
-        data = text.encode("utf-8")
-        return data if data or not final else None
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes of text: a block for the parser, never ending between CR and LF."""
-        while not self._ended and (size < 0 or len(self._out) <= size):  # (one byte more: see below)
-            data = self._next()
-            if data is None:
-                self._ended = True
-                self.bare_cr = self.bare_cr or self._pending_cr  # (a carriage return ends the file)
-                break
-            if self._skip:
-                dropped = min(self._skip, len(data))
-                data, self._skip = data[dropped:], self._skip - dropped
-            if self._watch:
-                self._gather(data)
-            self._out += data
-        if size < 0:
-            size = len(self._out)
-        size = block_end(self._out, size)
-        with memoryview(self._out) as view:
-            piece = bytes(view[:size])
-        del self._out[:size]
-        return piece
-
-    def _gather(self, data: bytes) -> None:
-        if not data:
-            return
-        self.lf = self.lf or b"\n" in data
-        if self._pending_cr and not data.startswith(b"\n"):
-            self.bare_cr = True
-        self._pending_cr = data.endswith(b"\r")
-        if not self.bare_cr and b"\r" in data:  # a CR not followed by LF (a last CR may meet its LF next)
-            self.bare_cr = data.count(b"\r") - self._pending_cr != data.count(b"\r\n")
-        if not self.invisible:
-            edge = self._tail + data[:2]
-            self.invisible = any(marker in data or marker in edge for marker in INVISIBLE_UTF8)
-        self._tail = data[-2:]
-
-
-def _utf8_cut(data: bytes) -> int:
-    """Length of the longest prefix of ``data`` that does not end inside a UTF-8 sequence."""
-    n = len(data)
-    for back in range(1, min(4, n) + 1):
-        byte = data[n - back]
-        if byte < 0x80:
-            return n
-        if byte >= 0xC0:
-            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-            return n if back >= need else n - back
-    return n
 
 
 # ---------------------------------------------------------------- physical lines
@@ -285,7 +143,7 @@ def _line_breaks(batch: pa.RecordBatch) -> pl.Series:
 
 @dataclass
 class _Head:
-    plan: _Plan
+    plan: TextPlan
     offset: int  # byte of the header line in the UTF-8 text
     header: HeaderRow
     sep: str
@@ -321,7 +179,7 @@ def load_streamed(path: Path, name: str, options: TableOptions) -> RawTable | No
         head = _head(path, name, options, chunk)
         survey = _survey(path, name, head, chunk)
         if survey is None:  # not UTF-8 after all: the GB18030 guess, from the header on
-            head = _head(path, name, options, chunk, _Plan("gb18030", None))
+            head = _head(path, name, options, chunk, TextPlan("gb18030", None))
             survey = _survey(path, name, head, chunk)
             assert survey is not None
     except _Whole:
@@ -329,28 +187,28 @@ def load_streamed(path: Path, name: str, options: TableOptions) -> RawTable | No
     return _table(path, name, head, survey, chunk)
 
 
-def _head(path: Path, name: str, options: TableOptions, chunk: int, plan: _Plan | None = None) -> _Head:
+def _head(path: Path, name: str, options: TableOptions, chunk: int, plan: TextPlan | None = None) -> _Head:
     """The encoding plan and the header, from the first lines of the file."""
     wanted = max(SCAN_ROWS, options.header_row or 0)
     with open(path, "rb") as f:
         first = f.read(_HEAD_BYTES)
     if plan is None:
-        plan = _Plan(*encoding_plan(first, name, options.encoding))
+        plan = TextPlan(*encoding_plan(first, name, options.encoding))
         if plan.encoding == AUTO:
             bom = len(_UTF8_BOM) if first.startswith(_UTF8_BOM) else 0
-            if not _is_utf8(first[: _utf8_cut(first)]):
-                plan = _Plan("gb18030", None)
+            if not _is_utf8(first[: utf8_cut(first)]):
+                plan = TextPlan("gb18030", None)
             else:
-                plan = _Plan(AUTO, None, bom)
+                plan = TextPlan(AUTO, None, bom)
     size, text = _HEAD_BYTES, b""
     while True:
-        with _Text(path, name, plan, 0, chunk, watch=plan.encoding == AUTO) as stream:
+        with Utf8Text(path, name, plan, 0, chunk, watch=plan.encoding == AUTO) as stream:
             text = stream.read(size)
             ended, error, not_utf8 = stream.at_end, stream.error, stream.not_utf8
         if error is not None:
             raise error
         if not_utf8:  # (e.g. a file cut short inside a character): the GB18030 guess
-            plan = _Plan("gb18030", None)
+            plan = TextPlan("gb18030", None)
             continue
         if ended or text.count(b"\n") >= wanted:
             break
@@ -365,34 +223,34 @@ def _head(path: Path, name: str, options: TableOptions, chunk: int, plan: _Plan 
     return _Head(plan, offset, header, sep)
 
 
-def _check_all(path: Path, name: str, plan: _Plan, chunk: int) -> None:
+def _check_all(path: Path, name: str, plan: TextPlan, chunk: int) -> None:
     """Decode the whole file; raise what the whole-file read would raise first."""
     if plan.encoding == AUTO:
-        with _Text(path, name, plan, 0, chunk, watch=True) as stream:
+        with Utf8Text(path, name, plan, 0, chunk, watch=True) as stream:
             while stream.read(chunk):
                 pass
             if not stream.not_utf8:
                 return
-        plan = _Plan("gb18030", None)
-    with _Text(path, name, plan, 0, chunk) as stream:
+        plan = TextPlan("gb18030", None)
+    with Utf8Text(path, name, plan, 0, chunk) as stream:
         while stream.read(chunk):
             pass
         if stream.error is not None:
             raise stream.error
 
 
-def _source(path: Path, name: str, head: _Head, chunk: int, survey: _Survey) -> _Text | pa.NativeFile:
+def _source(path: Path, name: str, head: _Head, chunk: int, survey: _Survey) -> Utf8Text | pa.NativeFile:
     """The text from the header on, for a pass after the survey.  A UTF-8 file whose values span
     no lines is read by pyarrow itself (its blocks may then end anywhere: the CR and LF they could
     split are between records)."""
     if head.plan.encoding != AUTO or survey.spans:
-        return _Text(path, name, head.plan, head.offset, chunk)
+        return Utf8Text(path, name, head.plan, head.offset, chunk)
     native = pa.OSFile(str(path))
     native.seek(head.plan.bom + head.offset)
     return native
 
 
-def _reader(stream: _Text | pa.NativeFile, sep: str, chunk: int, on_invalid, *, threads: bool) -> pacsv.CSVStreamingReader:
+def _reader(stream: Utf8Text | pa.NativeFile, sep: str, chunk: int, on_invalid, *, threads: bool) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=threads, block_size=chunk),
@@ -437,7 +295,7 @@ def _survey_once(path: Path, name: str, head: _Head, chunk: int, *, threads: boo
         told = len(invalid)
         lines.add(new["_record"], _text_breaks(new))
 
-    with _Text(path, name, head.plan, head.offset, chunk, watch=True) as stream:
+    with Utf8Text(path, name, head.plan, head.offset, chunk, watch=True) as stream:
         try:
             for batch in _reader(stream, head.sep, chunk, keep_invalid, threads=threads):
                 breaks = _line_breaks(batch)

@@ -35,7 +35,8 @@ from ..audit.compare import Comparison
 from ..io import ReadOptions, read_claims
 from ..output import DEFAULT as DEFAULT_PEOPLE
 from ..output import TMP_MARK, PeopleFiles
-from ..pipeline import RunResult, finish_settle_run, inputs_manifest
+from ..manifest import inputs_manifest
+from ..pipeline import RunResult, finish_settle_run
 from ..progress import NONE as NO_PROGRESS
 from ..progress import Progress
 from ..roster import Roster
