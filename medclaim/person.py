@@ -17,6 +17,21 @@ def person_hash(psn_no: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     return psn_no.hash(seed=PERSON_HASH_SEED)
 
 
+def person_year_key(hashes: pl.Series, year: pl.Series) -> pl.Series:
+    """(person hash, year) as one integer in the same order: hash · 2³² + year (exact for any Int32 year)."""
+    return pl.select(pl.lit(hashes).cast(pl.Int128) * pl.lit(1 << 32, pl.Int128) + pl.lit(year).cast(pl.Int128)).to_series()
+
+
+def repeats_person_year(frame: pl.DataFrame) -> bool:
+    """Whether ``frame`` (``psn_no``, ``year``) holds a person-year twice.  An accumulator is kept
+    in (person hash, year) order, where a person-year twice would be two neighbouring rows: only
+    when two neighbours share a key (or the order is another) are the ids themselves compared."""
+    key = person_year_key(frame.select(pl.col("psn_no")).with_columns(_h=person_hash(pl.col("psn_no")))["_h"], frame.get_column("year"))
+    if key.is_sorted() and not (key.diff() == 0).any():
+        return False
+    return frame.select(pl.struct("psn_no", "year").is_duplicated().any()).item()
+
+
 class ByPerson:
     """A frame with a ``psn_no`` column (opening balances, the accumulator), sorted by the person
     hash once (unless it is in that order already, as the accumulator is kept), so that the rows

@@ -21,7 +21,7 @@ from .rules import RuleBook, RuleSet
 from .schema import RejectReason, empty_rejects
 from .balances import after_period, later_openings, merge_balances
 from .overlap import background, in_order, then
-from .person import ByPerson
+from .person import ByPerson, repeats_person_year
 
 ID_COLUMNS = ["cls", "tier", "place", "ident"]
 
@@ -197,7 +197,7 @@ def settle_claims(
 
 def _settle_claims(claims: pl.DataFrame, book: RuleBook, openings: pl.DataFrame | None, sink: Callable[[pl.DataFrame], None] | None,
                    chunk_rows: int | None, roster: Roster | None, closed: Callable[[pl.DataFrame], None] | None = None) -> Settlement:
-    if openings is not None and openings.height and openings.select(pl.struct(KEYS).is_duplicated().any()).item():
+    if openings is not None and openings.height and repeats_person_year(openings):
         raise ValueError("opening balances hold the same person-year twice — rebuild the accumulator (medclaim ledger rebuild)")
     claims = claims.with_columns(period=period_index(book))
     no_rule = claims.filter(pl.col("period").is_null())

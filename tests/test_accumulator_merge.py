@@ -34,7 +34,7 @@ def by_keys(frame: pl.DataFrame) -> pl.DataFrame:
 # ------------------------------------------------------------------ next_accumulator, by hand
 
 
-def test_next_accumulator_worked_by_hand():
+def _hand_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
     old = pl.DataFrame(
         {
             "psn_no": ["A", "B", "C", "A"],
@@ -58,6 +58,11 @@ def test_next_accumulator_worked_by_hand():
          "last_setl_id": ["b2", "c4", "d1", None]},
         schema_overrides={"year": pl.Int32},
     )
+    return old, changed
+
+
+def test_next_accumulator_worked_by_hand():
+    old, changed = _hand_frames()
     got = next_accumulator(old, changed)
     expected = pl.DataFrame(
         {
@@ -145,3 +150,77 @@ def test_closing_last_claims_equal_sorted_last_claims(tmp_path_factory, first, s
     only_reversed = s.changed.filter(pl.col("last_setl_id").is_null()).select(store.KEYS)
     reversed_keys = originals.select(store.KEYS).unique()
     assert only_reversed.join(reversed_keys, on=store.KEYS, how="anti").height == 0
+
+
+# ------------------------------------------------------------------ the in-order merge == the sort-and-replace merge
+
+import medclaim.store.accumulator as accumulator  # noqa: E402
+
+
+def general(old: pl.DataFrame, changed: pl.DataFrame, monkeypatch) -> pl.DataFrame:
+    """``next_accumulator`` by its sort-and-replace path only."""
+    with monkeypatch.context() as m:
+        m.setattr(accumulator, "_merge_in_order", lambda *a: None)
+        return next_accumulator(old, changed)
+
+
+def in_hash_order(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(person_hash(pl.col("psn_no")), "year")
+
+
+def test_a_month_in_order_takes_the_binary_search_and_gets_the_same_rows(monkeypatch):
+    """The hand-worked case above, both sides in person-hash order as a month's run hands them over."""
+    old, changed = [in_hash_order(f) for f in _hand_frames()]
+    taken = []
+    real = accumulator._merge_in_order
+    monkeypatch.setattr(accumulator, "_merge_in_order", lambda *a: taken.append(real(*a)) or taken[-1])
+    got = next_accumulator(old, changed)
+    assert taken and taken[0] is not None, "the in-order merge was not taken"
+    assert got.equals(general(old, changed, monkeypatch))
+    assert got.filter(pl.col("psn_no") == "C")["last_setl_id"].to_list() == ["c3"]  # C keeps its later old claim
+
+
+@st.composite
+def accumulator_rows(draw, min_rows=0):
+    """Rows of an accumulator: person-years of a few people, running totals, a last claim (null:
+    only reversals settled)."""
+    keys = draw(st.lists(st.tuples(st.sampled_from([f"P{i}" for i in range(12)]), st.integers(2019, 2022)), min_size=min_rows, max_size=20, unique=True))
+    rows = []
+    for psn, year in keys:
+        end = draw(st.one_of(st.none(), st.dates(D(year, 1, 1), D(year, 12, 31))))
+        rows.append({"psn_no": psn, "year": year, "ytd_claims": draw(st.integers(0, 9)), "ytd_hifp": draw(st.integers(0, 10**9)),
+                     "last_enddate": end, "last_begndate": None if end is None else end - dt.timedelta(days=draw(st.integers(0, 2))),
+                     "last_setl_id": None if end is None else draw(st.sampled_from(["S1", "S2", "S3"]))})
+    schema = {"psn_no": pl.String, "year": pl.Int32, "ytd_claims": pl.Int64, "ytd_hifp": pl.Int64,
+              "last_enddate": pl.Date, "last_begndate": pl.Date, "last_setl_id": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old=accumulator_rows(min_rows=1), changed=accumulator_rows(min_rows=1), ordered=st.booleans(), buckets=st.sampled_from([0, 1, 2, 3]),
+       lacking=st.sampled_from([None, "old", "changed"]))
+def test_the_in_order_merge_equals_the_sort_and_replace_merge(monkeypatch, old, changed, ordered, buckets, lacking):
+    """Random accumulators and runs, in person-hash order or not, with people's hashes made to
+    meet (``buckets``: every id hashes to one of that many values; 0: the real hash), one side
+    lacking a running total (another period's cap): whatever path ``next_accumulator`` takes, the
+    same rows in the same order as sorting and replacing."""
+    if lacking == "old":
+        old = old.drop("ytd_hifp")
+    elif lacking == "changed":
+        changed = changed.drop("ytd_hifp")
+    if buckets:
+        monkeypatch.setattr(accumulator, "person_hash", lambda e: e.hash(seed=1) % buckets)
+    if ordered:
+        old, changed = old.sort(accumulator.person_hash(pl.col("psn_no")), "year"), changed.sort(accumulator.person_hash(pl.col("psn_no")), "year")
+    assert next_accumulator(old, changed).equals(general(old, changed, monkeypatch))
+
+
+def test_two_people_sharing_a_hash_in_different_years_are_ordered_by_id(monkeypatch):
+    """A 2021 in the ledger, B 2020 new, one hash: by (hash, year) B would come first, but the
+    accumulator orders people who share a hash by their id (A, then B), whichever path merges."""
+    monkeypatch.setattr(accumulator, "person_hash", lambda e: pl.lit(7, dtype=pl.UInt64))
+    old, changed = [f.filter(pl.col("psn_no") == p).head(1).with_columns(year=pl.lit(y, pl.Int32))
+                    for f, p, y in zip(_hand_frames(), ["A", "B"], [2021, 2020])]
+    got = next_accumulator(old, changed)
+    assert got.select("psn_no", "year").rows() == [("A", 2021), ("B", 2020)]
+    assert got.equals(general(old, changed, monkeypatch))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from medclaim.person import ByPerson, person_hash
+import medclaim.person as person
+from medclaim.person import ByPerson, person_hash, person_year_key, repeats_person_year
 
 
 @settings(max_examples=50, deadline=None)
@@ -56,3 +58,27 @@ def test_the_accumulator_is_kept_in_person_hash_order(tmp_path):
         acc = store.read_accumulator(tmp_path)
         assert acc.height == len(people) if month > 1 else acc.height == 40
         assert person_hash(acc["psn_no"]).is_sorted()
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["P1", "P2", "P3", "P4", "P5"]), st.integers(2019, 2022)), max_size=15),
+       in_order=st.booleans(), buckets=st.sampled_from([0, 1, 2]), data=st.data())
+def test_repeats_person_year_is_a_plain_duplicate_check(rows, in_order, buckets, data):
+    """Opening balances holding a person-year twice are refused (the claims would join twice): the
+    check that looks at neighbours in (hash, year) order answers as a plain duplicate check, in
+    that order or not, and when people's hashes meet (``buckets``: ids hash to that many values)."""
+    frame = pl.DataFrame(rows, schema={"psn_no": pl.String, "year": pl.Int32}, orient="row")
+    with pytest.MonkeyPatch.context() as m:
+        if buckets:
+            m.setattr(person, "person_hash", lambda e: e.hash(seed=1) % buckets)
+        if in_order:
+            frame = frame.sort(person.person_hash(pl.col("psn_no")), "year")
+        assert repeats_person_year(frame) == frame.select(pl.struct("psn_no", "year").is_duplicated().any()).item()
+
+
+def test_person_year_key_orders_as_hash_then_year():
+    hashes = pl.Series([0, 0, 5, 2**64 - 1], dtype=pl.UInt64)
+    years = pl.Series([-3, 2021, -2**31, 2**31 - 1], dtype=pl.Int32)
+    key = person_year_key(hashes, years)
+    assert key.is_sorted() and key.n_unique() == 4
+    assert person_year_key(pl.Series([1, 0], dtype=pl.UInt64), pl.Series([-2**31, 2**31 - 1], dtype=pl.Int32)).is_sorted(descending=True)

@@ -68,10 +68,12 @@ class AccumulatorStream:
             self.ok = False  # not in person-hash order (two rule periods): the run merges the whole accumulator instead
             return
         pending = closing if self.carry is None else pl.concat([self.carry, closing], how="diagonal_relaxed")
+        pending_hashes = hashes if self.carry is None else person_hash(pending.get_column("psn_no"))
         top = hashes[-1]
-        keep_back = person_hash(pending.get_column("psn_no")) == top
+        keep_back = pending_hashes == top
         self.carry, self.floor = pending.filter(keep_back), top
-        self._write(pending.filter(~keep_back), int(self.hashes.search_sorted(top, side="left")) if self.old is not None else 0)
+        self._write(pending.filter(~keep_back), int(self.hashes.search_sorted(top, side="left")) if self.old is not None else 0,
+                    pending_hashes.filter(~keep_back))
 
     def _again(self, closing: pl.DataFrame, hashes: pl.Series) -> bool:
         """Whether ``closing`` holds a person-year the carried rows hold (a second rule period)."""
@@ -79,13 +81,15 @@ class AccumulatorStream:
             return False
         return closing.filter(hashes == self.floor).join(self.carry, on=KEYS, how="semi").height > 0
 
-    def _write(self, changed: pl.DataFrame, upto: int) -> None:
-        """Merge the old rows up to ``upto`` with ``changed`` and write them."""
+    def _write(self, changed: pl.DataFrame, upto: int, hashes: pl.Series | None = None) -> None:
+        """Merge the old rows up to ``upto`` with ``changed`` (``hashes``: its person hashes, when
+        known) and write them."""
         old = self.old.slice(self.pos, upto - self.pos) if self.old is not None else None
+        known = (self.hashes.slice(self.pos, upto - self.pos), hashes) if old is not None and hashes is not None else None
         self.pos = upto
         if changed.height == 0 and (old is None or old.height == 0):
             return
-        piece = next_accumulator(old, changed)
+        piece = next_accumulator(old, changed, known)
         piece = piece.select([pl.col(c) if c in piece.columns else pl.lit(0 if c.startswith("ytd_") else None, dtype=t).alias(c)
                               for c, t in self.schema.items()])
         if self.stream is None:
