@@ -22,12 +22,17 @@ def person_year_key(hashes: pl.Series, year: pl.Series) -> pl.Series:
     return pl.select(pl.lit(hashes).cast(pl.Int128) * pl.lit(1 << 32, pl.Int128) + pl.lit(year).cast(pl.Int128)).to_series()
 
 
+def strictly_increasing(key: pl.Series) -> bool:
+    """Each key greater than the one before (in order, and none twice)."""
+    return key.is_sorted() and not (key.diff() == 0).any()
+
+
 def repeats_person_year(frame: pl.DataFrame) -> bool:
     """Whether ``frame`` (``psn_no``, ``year``) holds a person-year twice.  An accumulator is kept
     in (person hash, year) order, where a person-year twice would be two neighbouring rows: only
     when two neighbours share a key (or the order is another) are the ids themselves compared."""
     key = person_year_key(frame.select(pl.col("psn_no")).with_columns(_h=person_hash(pl.col("psn_no")))["_h"], frame.get_column("year"))
-    if key.is_sorted() and not (key.diff() == 0).any():
+    if strictly_increasing(key):
         return False
     return frame.select(pl.struct("psn_no", "year").is_duplicated().any()).item()
 

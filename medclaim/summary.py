@@ -142,9 +142,9 @@ def _person_years(ledger: pl.DataFrame) -> pl.DataFrame:
     flags = [f for f in FLAGS.values() if f in ledger.columns]
     if "run_start" not in ledger.columns:
         return ledger.group_by("psn_no", "year").agg(pl.col(f).any() for f in flags)
-    number = pl.col("run_start").cum_sum().alias("_py")
     if not flags:
         return ledger.filter("run_start").select("psn_no", "year")
+    number = pl.col("run_start").cum_sum().alias("_py")
     firsts = ledger.lazy().filter("run_start").select("psn_no", "year").with_row_index("_py", offset=1)
     flagged = (
         ledger.lazy().select(number, *flags).filter(pl.any_horizontal(flags))

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from ..engine import KEYS
 from ..roster import ROSTER_SCHEMA, Roster
 from ..rules import RuleBook
 from ..schema import CLAIM_SCHEMA, DESCRIPTIVE_SCHEMA
 from ..settle import Settlement, settle_claims
-from ..store import ytd_columns
+from ..store import openings_from
 from .frames import from_batches
 
 #: Boolean column that marks an accumulator row among a partition's claims.
@@ -73,6 +72,4 @@ def read_partition(batches, layout: Layout) -> Partition:
 def settle_partition(part: Partition, book: RuleBook) -> Settlement:
     """Settle a partition's claims, each person-year continuing from its accumulator row, with
     the roster applied as a local run applies it."""
-    acc = part.accumulator
-    openings = acc.select(KEYS + ytd_columns(acc)) if acc is not None else None
-    return settle_claims(part.claims, book, openings, roster=part.roster)
+    return settle_claims(part.claims, book, openings_from(part.accumulator), roster=part.roster)

@@ -77,6 +77,7 @@ from .accumulator import (  # noqa: F401
     last_claims,
     late_flag,
     next_accumulator,
+    openings_from,
     sorts_before,
     ytd_columns,
 )

@@ -68,7 +68,8 @@ class AccumulatorStream:
             self.ok = False  # not in person-hash order (two rule periods): the run merges the whole accumulator instead
             return
         pending = closing if self.carry is None else pl.concat([self.carry, closing], how="diagonal_relaxed")
-        pending_hashes = hashes if self.carry is None else person_hash(pending.get_column("psn_no"))
+        # (the carried rows are all of one person: the floor's hash)
+        pending_hashes = hashes if self.carry is None else pl.concat([pl.repeat(self.floor, self.carry.height, dtype=hashes.dtype, eager=True), hashes])
         top = hashes[-1]
         keep_back = pending_hashes == top
         self.carry, self.floor = pending.filter(keep_back), top

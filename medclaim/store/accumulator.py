@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..engine import KEYS, late_claim, sorts_before
-from ..person import person_hash, person_year_key
+from ..person import person_hash, person_year_key, strictly_increasing
 
 from .layout import LAST_COLUMNS
 
@@ -101,7 +101,7 @@ def _merge_in_order(old: pl.DataFrame, changed: pl.DataFrame, hashes: tuple[pl.S
     hashes meet."""
     old_h, new_h = hashes if hashes is not None else (_hashes(old), _hashes(changed))
     old_key, new_key = person_year_key(old_h, old.get_column("year")), person_year_key(new_h, changed.get_column("year"))
-    if not all(k.is_sorted() and not (k.diff() == 0).any() for k in (old_key, new_key)):
+    if not (strictly_increasing(old_key) and strictly_increasing(new_key)):
         return None
     last = list(LAST_COLUMNS)
     pos = old_key.search_sorted(new_key, side="left")  # where each run row's key is, or would be, among the old
@@ -162,9 +162,21 @@ def _replace_old_rows(ordered: pl.LazyFrame, last: list[str]) -> pl.DataFrame:
     )
 
 
+def openings_from(acc: pl.DataFrame | None) -> pl.DataFrame | None:
+    """An accumulator's rows as a run's openings: each person-year's running totals and, where
+    the accumulator keeps it, its last settled claim — with which the engine flags late claims
+    in the join that opens them (``engine.join_openings``)."""
+    if acc is None:
+        return None
+    return acc.select(KEYS + ytd_columns(acc) + [c for c in LAST_COLUMNS if c in acc.columns])
+
+
 def late_flag(ledger: pl.DataFrame, acc: pl.DataFrame | None) -> pl.DataFrame:
-    """``late``: a claim that sorts before the person-year's last already-settled claim (as the
-    engine flags it when its openings carry the last claims: ``engine.join_openings``)."""
+    """``late``: a claim that sorts before the person-year's last already-settled claim.  A ledger
+    the engine flagged already (its openings carried the last claims: ``openings_from``) is
+    returned as it is; this join serves an accumulator of an older version, without them."""
+    if "late" in ledger.columns:
+        return ledger
     if acc is None or "last_enddate" not in acc.columns or ledger.height == 0:
         return ledger.with_columns(late=pl.lit(False))
     flag = (

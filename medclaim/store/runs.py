@@ -23,8 +23,8 @@ from ..settle import Handover, Settlement, lean, ledger_schema, settle_buckets, 
 from ..status import Exit
 
 from .acc_stream import AccumulatorStream
-from .accumulator import late_flag, next_accumulator, ytd_columns
-from .layout import ENTRY_COLUMNS, LAST_COLUMNS, FileRef, Head, PARTS, REVERSED_AMOUNTS, ReversalError, accumulator_name, part_name, sha256_file
+from .accumulator import late_flag, next_accumulator, openings_from, ytd_columns
+from .layout import ENTRY_COLUMNS, FileRef, Head, PARTS, REVERSED_AMOUNTS, ReversalError, accumulator_name, part_name, sha256_file
 from .read import part_paths, parts_holding, read_accumulator
 
 
@@ -287,16 +287,12 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     run = head.run + 1
     claims = take(claims)
     acc = acc if acc is not None else read_accumulator(root, head)  # (the pre-append check has read it)
-    # the openings carry each person-year's last settled claim: the engine flags late claims in
-    # the join that opens them (``engine.join_openings``)
-    openings = acc.select(KEYS + ytd_columns(acc) + [c for c in LAST_COLUMNS if c in acc.columns]) if acc is not None else None
+    openings = openings_from(acc)  # (with the last claims: the engine flags late claims)
     writer = PartWriter(root, run, ledger_schema(book)) if write_part else EntryCounter()
     late = {"n": 0, "examples": []}
 
     def sink(chunk: pl.DataFrame) -> None:
-        if "late" not in chunk.columns:  # (no accumulator, or an old one without the last claims)
-            chunk = late_flag(chunk, acc)
-        chunk = stamp(chunk, run, head.entries + writer_rows())
+        chunk = stamp(late_flag(chunk, acc), run, head.entries + writer_rows())
         writer.write(lean(chunk))  # the engine's working figures go to on_chunk (audit), not to the ledger
         flagged = chunk.filter(pl.col("late"))
         late["n"] += flagged.height
