@@ -30,11 +30,12 @@ test: $(STAMP)
 ## the same rules in DuckDB SQL and as a plain polars script (and a read-and-write floor), then a
 ## month settled into a ledger holding 9× as many claims; issue-12 targets reported (bench/README.md).
 N ?= 1000000
+REPEAT ?= 3
 bench: $(STAMP)
-	$(PY) -m bench.run --claims $(N)
-	$(PY) -m bench.run --claims $(N) --scenario continuation
-	$(PY) -m bench.run --claims $(N) --scenario report-compare
-	$(PY) -m bench.run --claims $(N) --scenario audit
+	$(PY) -m bench.run --claims $(N) --repeat $(REPEAT)
+	$(PY) -m bench.run --claims $(N) --scenario continuation --repeat $(REPEAT)
+	$(PY) -m bench.run --claims $(N) --scenario report-compare --repeat $(REPEAT)
+	$(PY) -m bench.run --claims $(N) --scenario audit --repeat $(REPEAT)
 
 bench-10m: $(STAMP)
 	$(MAKE) bench N=10000000

@@ -1,11 +1,14 @@
 """Benchmark medclaim against the read+write floor measured in the same run.
 
-    python -m bench.run --claims N [--people M] [--keep] [--scenario settle|continuation|report-compare|audit]
+    python -m bench.run --claims N [--people M] [--keep] [--repeat K] [--scenario settle|continuation|report-compare|audit]
 
 1. Synthetic claims are generated once and cached in ``bench/data/`` (git-ignored).
 2. Each step of the scenario runs in a fresh subprocess under ``bench.measure``, which records
    the step's wall time and its own peak RSS.
-3. A table (step, wall s, claims/s, peak RSS MiB, ratio to the baseline step) is printed and
+3. With ``--repeat K`` the compared steps run K times, in rounds (every step once per round, in
+   order, so that a step and its baseline alternate and a drift of the machine's speed reaches
+   both); a step's figures are the median of its K runs, and each run's wall time is kept.
+4. A table (step, wall s, claims/s, peak RSS MiB, ratio to the baseline step) is printed and
    written as JSON to ``bench/out/results-N.json``.
 
 Scenarios are lists of ``Step`` objects built by a function registered in ``SCENARIOS``; to add
@@ -20,6 +23,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +52,7 @@ class Step:
     ok_rc: tuple[int, ...] = (0,)
     cleanup: list[Path] = field(default_factory=list)  # removed after the run unless --keep
     verify: Callable[[], str | None] | None = None  # after an ok exit: None if the output is there
-    setup: bool = False  # a step that only builds state for a later one (shown, not compared)
+    setup: bool = False  # a step that only builds state for a later one (shown, not compared; run once)
     requires: str | None = None  # name of an earlier step that must have succeeded
 
 
@@ -186,14 +190,32 @@ def scenario_settle(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
     ]
 
 
+def copy_ledger(src: Path, dst: Path) -> None:
+    """A copy of the ledger ``src`` at ``dst``: its Parquet files hard-linked (a run never changes
+    one it did not write: it writes new ones and renames them in), everything else copied."""
+
+    def link_or_copy(a: str, b: str) -> None:
+        if a.endswith(".parquet"):
+            os.link(a, b)
+        else:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=link_or_copy)
+
+
 def ledger_step(ctx: Context, name: str, inputs: list[Path], ledger: Path, rows: int, *, fresh: bool, run: int,
                 baseline: str | None = None, setup: bool = False, requires: str | None = None, description: str = "",
-                extra: tuple[str, ...] = ()) -> Step:
-    """``medclaim settle INPUTS --ledger LEDGER``: a monthly run against a persistent ledger."""
+                extra: tuple[str, ...] = (), start_from: Path | None = None) -> Step:
+    """``medclaim settle INPUTS --ledger LEDGER``: a monthly run against a persistent ledger.
+
+    ``start_from``: a ledger an earlier step built, copied to ``ledger`` before each run of this
+    one (so that every repeat continues the same ledger)."""
 
     def prepare() -> None:
-        if fresh:
+        if fresh or start_from is not None:
             shutil.rmtree(ledger, ignore_errors=True)
+        if start_from is not None:
+            copy_ledger(start_from, ledger)
 
     def verify() -> str | None:
         try:
@@ -232,6 +254,7 @@ def scenario_continuation(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
     people = ctx.people if ctx.people is not None else max(1, n // 8)
     base = DataSpec(ctx.claims_path(base_n, "-jan-nov"), base_n, people, ctx.seed, months="1-11")
     new = DataSpec(ctx.claims_path(month_n, "-dec"), month_n, people, ctx.seed + 1, months="12", setl_start=base_n)
+    base_ledger = ctx.out_dir / f"continuation-{n}-base"
     ledger = ctx.out_dir / f"continuation-{n}-ledger"
     scratch = ctx.out_dir / f"continuation-{n}-scratch"
     return [base, new], [
@@ -248,10 +271,10 @@ def scenario_continuation(ctx: Context) -> tuple[list[DataSpec], list[Step]]:
             cleanup=[scratch],
             verify=lambda: None if (scratch / "ledger.parquet").exists() else f"no ledger.parquet in {scratch}",
         ),
-        ledger_step(ctx, "settle-base", [base.path], ledger, base_n, fresh=True, run=1, setup=True,
+        ledger_step(ctx, "settle-base", [base.path], base_ledger, base_n, fresh=True, run=1, setup=True,
                     description=f"build the ledger: settle {base_n:,} Jan–Nov claims --ledger (setup)"),
         ledger_step(ctx, "settle-month", [new.path], ledger, month_n, fresh=False, run=2, baseline="settle-scratch",
-                    requires="settle-base",
+                    requires="settle-base", start_from=base_ledger,
                     description=f"settle {month_n:,} December claims --ledger, continuing the {base_n:,}-claim ledger"),
     ]
 
@@ -461,6 +484,44 @@ def measure(ctx: Context, step: Step, log: Path) -> dict:
     return rec
 
 
+def run_steps(ctx: Context, steps: list[Step], tag: str, repeat: int = 1) -> list[dict]:
+    """Measure ``steps`` in ``repeat`` rounds, each step once per round in the given order (a setup
+    step only in the first; a step that failed is not run again); one record per step
+    (``combine``)."""
+    runs: dict[str, list[dict]] = {}
+    for round_ in range(repeat):
+        for step in steps:
+            earlier = runs.get(step.name)
+            if earlier is not None and (step.setup or earlier[-1].get("status") != "ok"):
+                continue
+            if step.requires and runs.get(step.requires, [{}])[-1].get("status") != "ok":
+                runs[step.name] = [{"name": step.name, "description": step.description, "argv": step.argv, "rows": step.rows,
+                                    "baseline": step.baseline, "setup": step.setup, "status": "skipped",
+                                    "reason": f"needs {step.requires}"}]
+                continue
+            print(f"running {step.name}" + (f" ({round_ + 1}/{repeat})" if repeat > 1 and not step.setup else "") + " …",
+                  flush=True)
+            log = ctx.out_dir / "logs" / (f"{tag}-{step.name}" + (f"-r{round_ + 1}" if repeat > 1 else "") + ".log")
+            runs.setdefault(step.name, []).append(measure(ctx, step, log))
+    return [combine(runs[step.name], step.rows) for step in steps if step.name in runs]
+
+
+def combine(recs: list[dict], rows: int) -> dict:
+    """One record for a step's runs: the failed run if any failed, else the first run's record with
+    the median wall, user and sys times, the largest peak RSS (a memory target must hold in every
+    run), and each run's wall time (``wall_runs``, in round order: ``fmt_table`` pairs a step's
+    rounds with its baseline's)."""
+    if len(recs) == 1 or any(r.get("status") != "ok" for r in recs):
+        return next((r for r in recs if r.get("status") != "ok"), recs[0])
+    rec = dict(recs[0])
+    for key in ("wall_s", "user_s", "sys_s"):
+        rec[key] = round(statistics.median(r[key] for r in recs), 3)
+    rec["peak_rss_mib"] = max(r["peak_rss_mib"] for r in recs)
+    rec["wall_runs"] = [r["wall_s"] for r in recs]
+    rec["claims_per_s"] = round(rows / rec["wall_s"]) if rec["wall_s"] > 0 else None
+    return rec
+
+
 def ensure_data(ctx: Context, spec: DataSpec) -> dict | None:
     """Generate ``spec`` unless a matching cached file exists; return the generate record if run."""
     sidecar = spec.path.with_suffix(".json")
@@ -484,6 +545,18 @@ def ensure_data(ctx: Context, spec: DataSpec) -> dict | None:
     return rec
 
 
+def wall_ratio(rec: dict, base: dict) -> float:
+    """``rec``'s wall time against ``base``'s: with the same number of rounds, the median of the
+    ratios round by round (each pair ran minutes apart, so a slow stretch of the machine reaches
+    both sides of a ratio); otherwise the ratio of the two medians."""
+    a, b = rec.get("wall_runs"), base.get("wall_runs")
+    if a and b and len(a) == len(b):
+        ratios = [x / y for x, y in zip(a, b)]
+        rec["ratio_wall_runs"] = [round(x, 3) for x in ratios]
+        return statistics.median(ratios)
+    return rec["wall_s"] / base["wall_s"]
+
+
 def fmt_table(records: list[dict]) -> str:
     head = ["step", "wall s", "claims/s", "peak RSS MiB", "× base time", "× base RSS", "base", "status"]
     by_name = {r["name"]: r for r in records}
@@ -493,7 +566,7 @@ def fmt_table(records: list[dict]) -> str:
         base = by_name.get(r.get("baseline") or "")
         rt = rr = ""
         if ok and base and base.get("status") == "ok":
-            rt = f"{r['wall_s'] / base['wall_s']:.2f}"
+            rt = f"{wall_ratio(r, base):.2f}"
             rr = f"{r['peak_rss_mib'] / base['peak_rss_mib']:.2f}"
             r["ratio_wall"], r["ratio_rss"] = float(rt), float(rr)
         status = r.get("status", "")
@@ -501,6 +574,9 @@ def fmt_table(records: list[dict]) -> str:
             status += f": {r.get('reason', '')}"
         elif r.get("setup"):
             status = "ok (setup)"
+        elif r.get("wall_runs"):
+            walls = r["wall_runs"]
+            status = f"ok, median of {len(walls)} ({min(walls):.2f}–{max(walls):.2f} s)"
         rows.append([
             r["name"],
             f"{r['wall_s']:.2f}" if ok else "—",
@@ -527,9 +603,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="columns of the floor's output (default: the real ledger's width for the bench rule set)")
     ap.add_argument("--keep", action="store_true", help="keep the steps' outputs under bench/out/")
     ap.add_argument("--only", action="append", default=[], help="run only the named step(s) (repeatable)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="K",
+                    help="run the compared steps K times in alternating rounds; report medians (default 1)")
     args = ap.parse_args(argv)
     if args.claims < 1:
         ap.error("--claims must be >= 1")
+    if args.repeat < 1:
+        ap.error("--repeat must be >= 1")
 
     if args.width is None:  # the floor writes as many columns as settle's ledger really has
         from medclaim.rules import load_rulebook
@@ -546,17 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = [s for s in steps if s.name in args.only]
 
     generated = [g for g in (ensure_data(ctx, s) for s in specs) if g]
-    records: list[dict] = []
-    for step in steps:
-        done = {r["name"]: r.get("status") for r in records}
-        if step.requires and done.get(step.requires) != "ok":
-            records.append({"name": step.name, "description": step.description, "argv": step.argv, "rows": step.rows,
-                            "baseline": step.baseline, "setup": step.setup, "status": "skipped",
-                            "reason": f"needs {step.requires}"})
-            continue
-        print(f"running {step.name} …", flush=True)
-        log = ctx.out_dir / "logs" / f"{args.scenario}-{args.claims}-{step.name}.log"
-        records.append(measure(ctx, step, log))
+    records = run_steps(ctx, steps, f"{args.scenario}-{args.claims}", args.repeat)
     if not args.keep:
         for step in steps:
             for p in step.cleanup:
@@ -565,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     table = fmt_table(records)
     print()
     print(f"scenario {args.scenario}: {args.claims:,} claims"
-          + (f", {args.people:,} people" if args.people else "") + f"  ({platform.node()}, {os.cpu_count()} CPUs)")
+          + (f", {args.people:,} people" if args.people else "") + (f", medians of {args.repeat} rounds" if args.repeat > 1 else "")
+          + f"  ({platform.node()}, {os.cpu_count()} CPUs)")
     if generated:
         print(fmt_table(generated))
         print()
@@ -587,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         "claims": args.claims,
         "people": args.people,
         "seed": args.seed,
+        "repeat": args.repeat,
         "width": args.width,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"node": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(),
