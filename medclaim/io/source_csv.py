@@ -25,7 +25,6 @@ from medclaim.io.errors import InputFileError
 from medclaim.io.headerrow import SCAN_ROWS, HeaderRow, locate_header
 from medclaim.io.table import RawTable, TableOptions, drop_positions, blank_row_positions, column_name
 
-CSV_SUFFIXES = (".csv", ".txt")
 SEPARATORS = (",", "\t", ";", "|")  # candidates, sniffed from the header line
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -467,3 +466,9 @@ def describe_bad_lines(invalid: pl.DataFrame, width: int, sep: str) -> pl.DataFr
         pl.col("_text").str.replace_all("\r", "", literal=True).str.slice(0, _RAW_LINE_CHARS).alias("_raw"),
         message.alias("_message"),
     ).sort("_row")
+
+
+#: What ``medclaim.io.sources.load_table`` calls for a file of this format (``FORMATS``), and the
+#: errors of the library beneath it that mean "cannot read the file" (besides OSError, polars' and pyarrow's).
+load = load_csv
+READ_ERRORS: tuple[type[Exception], ...] = ()

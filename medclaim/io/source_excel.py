@@ -20,7 +20,6 @@ from medclaim.io.headerrow import SCAN_ROWS, locate_header, try_locate_header
 from medclaim.io.headers import Vocabulary
 from medclaim.io.table import RawTable, TableOptions, drop_positions, blank_row_positions, column_name, frame_batches
 
-EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 
 
 _XML_ATTR = re.compile(r'([\w:]+)="([^"]*)"')
@@ -159,3 +158,9 @@ def load_excel(path: Path, name: str, options: TableOptions) -> list[RawTable]:
             )
         )
     return tables
+
+
+#: What ``medclaim.io.sources.load_table`` calls for a file of this format (``FORMATS``), and the
+#: errors of the library beneath it that mean "cannot read the file" (besides OSError, polars' and pyarrow's).
+load = load_excel
+READ_ERRORS: tuple[type[Exception], ...] = (fastexcel.FastExcelError,)

@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 from medclaim.io.headers import map_headers
 from medclaim.io.table import RawTable, TableOptions, column_name
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def load_parquet(path: Path, name: str, options: TableOptions) -> RawTable:
@@ -78,3 +77,9 @@ def row_slices(groups: list[int], size: int) -> Iterator[tuple[int, int]]:
         first += rows
     if held:
         yield start, held
+
+
+#: What ``medclaim.io.sources.load_table`` calls for a file of this format (``FORMATS``), and the
+#: errors of the library beneath it that mean "cannot read the file" (besides OSError, polars' and pyarrow's).
+load = load_parquet
+READ_ERRORS: tuple[type[Exception], ...] = ()

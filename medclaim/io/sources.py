@@ -7,17 +7,14 @@ The formats live in ``source_csv``, ``source_excel`` and ``source_parquet``; wha
 
 from __future__ import annotations
 
+import importlib
 import zipfile
 from pathlib import Path
 
-import fastexcel
 import polars as pl
 import pyarrow as pa
 
 from medclaim.io.errors import InputFileError
-from medclaim.io.source_csv import CSV_SUFFIXES, load_csv
-from medclaim.io.source_excel import EXCEL_SUFFIXES, load_excel
-from medclaim.io.source_parquet import PARQUET_SUFFIXES, load_parquet
 from medclaim.io.table import (  # noqa: F401 — the names callers import from here
     BATCH_ROWS,
     RawTable,
@@ -28,6 +25,14 @@ from medclaim.io.table import (  # noqa: F401 — the names callers import from 
 )
 
 
+#: File suffix → the module of ``medclaim.io`` that reads it (its ``load`` and ``READ_ERRORS``).
+FORMATS = {
+    ".csv": "source_csv", ".txt": "source_csv",
+    ".xlsx": "source_excel", ".xlsm": "source_excel", ".xls": "source_excel",
+    ".parquet": "source_parquet", ".pq": "source_parquet",
+}
+
+
 def load_table(path: Path, name: str, options: TableOptions | str | None = None) -> list[RawTable]:
     """Dispatch on the file extension; every failure to read becomes an InputFileError.  An
     Excel workbook may give several tables (sheets with the same header)."""
@@ -35,20 +40,18 @@ def load_table(path: Path, name: str, options: TableOptions | str | None = None)
         options = TableOptions(encoding=options)
     check_regular_file(path, name)
     suffix = path.suffix.lower()
-    loaders = {
-        **dict.fromkeys(CSV_SUFFIXES, load_csv),
-        **dict.fromkeys(EXCEL_SUFFIXES, load_excel),
-        **dict.fromkeys(PARQUET_SUFFIXES, load_parquet),
-    }
-    loader = loaders.get(suffix)
-    if loader is None:
-        accepted = ", ".join(loaders)
+    module = FORMATS.get(suffix)
+    if module is None:
+        accepted = ", ".join(FORMATS)
         raise InputFileError(name, f"unknown file type '{suffix or '(none)'}'; save it as one of {accepted}")
+    # a format's reader (and what it builds on: pyarrow's CSV reader, fastexcel) is imported when
+    # a file of that format is read, not by every run
+    source = importlib.import_module(f"medclaim.io.{module}")
     try:
-        tables = loader(path, name, options)
+        tables = source.load(path, name, options)
     except InputFileError:
         raise
-    except (OSError, pl.exceptions.PolarsError, pa.ArrowException, fastexcel.FastExcelError, zipfile.BadZipFile) as exc:
+    except (OSError, pl.exceptions.PolarsError, pa.ArrowException, zipfile.BadZipFile, *source.READ_ERRORS) as exc:
         kind = suffix[1:]
         raise InputFileError(
             name, f"cannot read the file as {kind} ({first_line(exc)}); check that it is complete and really a {kind} file"
