@@ -106,17 +106,22 @@ class PartWriter:
     """Writes a run's entries chunk by chunk to a temporary part file in ``parts/`` (``partition``:
     one of the run's several part files, written by one executor of a cluster)."""
 
-    def __init__(self, root: Path, run: int, schema: pl.Schema, partition: int | None = None):
+    def __init__(self, root: Path, run: int, schema: pl.Schema | Callable[[], pl.Schema], partition: int | None = None):
+        """``schema``: the ledger's columns, or how to work them out (``settle.ledger_schema`` runs
+        the engine on no claims: done at the first write, in the writing thread, while the engine
+        settles the first chunks)."""
         (root / PARTS).mkdir(parents=True, exist_ok=True)
         self.file = part_name(run, partition)
-        self.schema = pl.Schema({**schema, **ENTRY_COLUMNS})
+        self._schema = schema
         self.stream: ParquetStream | None = None
         self.tmp = atomic_path(root / self.file)
 
     def write(self, chunk: pl.DataFrame) -> None:
         if self.stream is None:  # descriptive columns the rule book's schema cannot know come last
-            extra = {c: t for c, t in chunk.schema.items() if c not in self.schema}
-            self.stream = ParquetStream(self.tmp, pl.Schema({**self.schema, **extra}))
+            schema = self._schema() if callable(self._schema) else self._schema
+            schema = {**schema, **ENTRY_COLUMNS}
+            extra = {c: t for c, t in chunk.schema.items() if c not in schema}
+            self.stream = ParquetStream(self.tmp, pl.Schema({**schema, **extra}))
         self.stream.write(chunk)
 
     def close(self) -> PreparedPart | None:
@@ -288,7 +293,7 @@ def plan_settle(root: Path, head: Head, claims: pl.DataFrame | Handover, book: R
     claims = take(claims)
     acc = acc if acc is not None else read_accumulator(root, head)  # (the pre-append check has read it)
     openings = openings_from(acc)  # (with the last claims: the engine flags late claims)
-    writer = PartWriter(root, run, ledger_schema(book)) if write_part else EntryCounter()
+    writer = PartWriter(root, run, lambda: ledger_schema(book)) if write_part else EntryCounter()
     late = {"n": 0, "examples": []}
 
     def sink(chunk: pl.DataFrame) -> None:
