@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import medclaim.person as person
-from medclaim.person import ByPerson, person_hash, person_year_key, repeats_person_year
+from medclaim.person import ByPerson, person_hash, person_year_key, repeats_person_year, strictly_increasing
 
 
 @settings(max_examples=50, deadline=None)
@@ -82,3 +82,10 @@ def test_person_year_key_orders_as_hash_then_year():
     key = person_year_key(hashes, years)
     assert key.is_sorted() and key.n_unique() == 4
     assert person_year_key(pl.Series([1, 0], dtype=pl.UInt64), pl.Series([-2**31, 2**31 - 1], dtype=pl.Int32)).is_sorted(descending=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-(2**70), max_value=2**70), max_size=30))
+def test_strictly_increasing_is_each_key_above_the_one_before(keys):
+    expected = all(a < b for a, b in zip(keys, keys[1:]))
+    assert strictly_increasing(pl.Series(keys, dtype=pl.Int128)) is expected
