@@ -56,3 +56,17 @@ def test_copy_ledger_leaves_the_source_as_it_was(tmp_path):
     assert json.loads((src / "HEAD.json").read_text()) == {"run": 1}
     # the Parquet files are the same files (hard links), never rewritten by a run
     assert (dst / "parts" / "run-000001.parquet").stat().st_ino == (src / "parts" / "run-000001.parquet").stat().st_ino
+
+
+def test_a_target_is_judged_on_the_ratio_not_on_its_rounding():
+    from bench.run import fmt_table, fmt_targets
+
+    # 7.52 / 50 = 0.1504: shown as 0.15 in the table, but over the 0.15 target
+    records = [
+        {"name": "settle-scratch", "status": "ok", "wall_s": 50.0, "peak_rss_mib": 1000.0, "rows": 10},
+        {"name": "settle-base", "status": "ok", "wall_s": 40.0, "peak_rss_mib": 2000.0, "rows": 9, "setup": True},
+        {"name": "settle-month", "status": "ok", "wall_s": 7.52, "peak_rss_mib": 900.0, "rows": 1, "baseline": "settle-scratch"},
+    ]
+    assert " 0.15 " in fmt_table(records)
+    verdicts = fmt_targets("continuation", records, 10_000_000)
+    assert "0.150× — NOT met" in verdicts
