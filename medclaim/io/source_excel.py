@@ -21,7 +21,6 @@ from medclaim.io.headers import Vocabulary
 from medclaim.io.table import RawTable, TableOptions, drop_positions, blank_row_positions, column_name, frame_batches
 
 
-
 _XML_ATTR = re.compile(r'([\w:]+)="([^"]*)"')
 _FIRST_VALUE_CELL = re.compile(rb'<c\b[^>]*?\br="[A-Z]+(\d+)"[^>]*(?<!/)>(?:(?!</c>).)*?<(?:v|is)[\s>]', re.DOTALL)
 

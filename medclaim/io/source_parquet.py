@@ -20,7 +20,6 @@ from medclaim.io.headers import map_headers
 from medclaim.io.table import RawTable, TableOptions, column_name
 
 
-
 def load_parquet(path: Path, name: str, options: TableOptions) -> RawTable:
     """Only the recognised columns are ever read (personal columns stay on disk), one row batch
     at a time (``row_slices``): a file larger than memory is read as easily as a
