@@ -33,7 +33,7 @@ def repeats_person_year(frame: pl.DataFrame) -> bool:
     """Whether ``frame`` (``psn_no``, ``year``) holds a person-year twice.  An accumulator is kept
     in (person hash, year) order, where a person-year twice would be two neighbouring rows: only
     when two neighbours share a key (or the order is another) are the ids themselves compared."""
-    key = person_year_key(frame.select(pl.col("psn_no")).with_columns(_h=person_hash(pl.col("psn_no")))["_h"], frame.get_column("year"))
+    key = person_year_key(person_hash(frame.get_column("psn_no")), frame.get_column("year"))
     if strictly_increasing(key):
         return False
     return frame.select(pl.struct("psn_no", "year").is_duplicated().any()).item()

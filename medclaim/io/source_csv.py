@@ -468,7 +468,6 @@ def describe_bad_lines(invalid: pl.DataFrame, width: int, sep: str) -> pl.DataFr
     ).sort("_row")
 
 
-#: What ``medclaim.io.sources.load_table`` calls for a file of this format (``FORMATS``), and the
-#: errors of the library beneath it that mean "cannot read the file" (besides OSError, polars' and pyarrow's).
+#: This format's entry in ``medclaim.io.sources.FORMATS``: its reader, and its library's "cannot read" errors.
 load = load_csv
 READ_ERRORS: tuple[type[Exception], ...] = ()

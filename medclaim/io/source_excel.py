@@ -159,7 +159,6 @@ def load_excel(path: Path, name: str, options: TableOptions) -> list[RawTable]:
     return tables
 
 
-#: What ``medclaim.io.sources.load_table`` calls for a file of this format (``FORMATS``), and the
-#: errors of the library beneath it that mean "cannot read the file" (besides OSError, polars' and pyarrow's).
+#: This format's entry in ``medclaim.io.sources.FORMATS``: its reader, and its library's "cannot read" errors.
 load = load_excel
 READ_ERRORS: tuple[type[Exception], ...] = (fastexcel.FastExcelError,)

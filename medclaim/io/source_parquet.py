@@ -78,7 +78,6 @@ def row_slices(groups: list[int], size: int) -> Iterator[tuple[int, int]]:
         yield start, held
 
 
-#: What ``medclaim.io.sources.load_table`` calls for a file of this format (``FORMATS``), and the
-#: errors of the library beneath it that mean "cannot read the file" (besides OSError, polars' and pyarrow's).
+#: This format's entry in ``medclaim.io.sources.FORMATS``: its reader, and its library's "cannot read" errors.
 load = load_parquet
 READ_ERRORS: tuple[type[Exception], ...] = ()

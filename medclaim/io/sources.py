@@ -25,7 +25,9 @@ from medclaim.io.table import (  # noqa: F401 — the names callers import from 
 )
 
 
-#: File suffix → the module of ``medclaim.io`` that reads it (its ``load`` and ``READ_ERRORS``).
+#: File suffix → the module of ``medclaim.io`` that reads it: its ``load`` reads the file, its
+#: ``READ_ERRORS`` are its library's errors that mean "cannot read the file" (besides OSError,
+#: polars' and pyarrow's).
 FORMATS = {
     ".csv": "source_csv", ".txt": "source_csv",
     ".xlsx": "source_excel", ".xlsm": "source_excel", ".xls": "source_excel",

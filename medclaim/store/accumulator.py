@@ -89,6 +89,8 @@ def _complete(frame: pl.DataFrame, ytd: list[str]) -> pl.DataFrame:
 
 
 def _hashes(frame: pl.DataFrame) -> pl.Series:
+    # (as an expression over the frame, so that a hash given as a constant broadcasts: the
+    # collision tests replace ``person_hash`` by one)
     return frame.select(pl.col("psn_no")).with_columns(_psn=person_hash(pl.col("psn_no"))).get_column("_psn")
 
 
